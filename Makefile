@@ -1,0 +1,32 @@
+# Postroom: `make run` sets up and starts everything; `make test` runs the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+HOME_DIR ?= $(or $(POSTROOM_HOME),./postroom-data)
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.installed
+
+.PHONY: venv run test lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: venv
+	$(BIN)/postroom --home $(HOME_DIR) init
+	$(BIN)/postroom --home $(HOME_DIR) serve
+
+test: venv
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+
+bench: venv
+	$(BIN)/python bench/store_append.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,140 @@
+"""What every `postroom` command shares: the data directory, output, and errors.
+
+Bad input must change nothing and say which field was wrong, with exit code 2.
+Commands raise :class:`UsageError` (or any ``OptionError`` / ``DirectoryError``
+from the store) and :func:`run` turns it into that message and exit code.
+``--json`` output is the same records the table shows, for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from postroom.settings.model import OptionError
+from postroom.store import DataDirError, Store
+from postroom.store.backends.sqlite.db import SchemaError
+from postroom.store.datadir import default_home
+
+console = Console()
+err_console = Console(stderr=True)
+
+T = TypeVar("T")
+
+
+class UsageError(Exception):
+    """Invalid input from the administrator; ``field`` names what was wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class State:
+    """Global options given before the command (``postroom --home DIR ...``)."""
+
+    home: Path = default_home()
+
+
+state = State()
+
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+def error_types() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "bad input or unusable data directory": exit 2, nothing changed."""
+    types: list[type[BaseException]] = [UsageError, OptionError, DataDirError, SchemaError]
+    try:
+        from postroom.store.directory import DirectoryError
+
+        types.append(DirectoryError)
+    except ImportError:  # pragma: no cover - during early development only
+        pass
+    try:
+        from postroom.auth.policy import PasswordPolicyError
+
+        types.append(PasswordPolicyError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def open_store() -> Iterator[Store]:
+    """Open the data directory named by ``--home`` for one command."""
+    try:
+        store = Store.open(state.home)
+    except error_types() as exc:
+        raise fail(str(exc)) from None
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def run(func: Callable[[Store], T]) -> T:
+    """Run ``func`` against the store, mapping bad input to exit code 2."""
+    with open_store() as store:
+        try:
+            return func(store)
+        except error_types() as exc:
+            raise fail(str(exc)) from None
+
+
+def emit(records: Sequence[dict[str, Any]] | dict[str, Any], as_json: bool,
+         columns: Sequence[str] | None = None, title: str | None = None) -> None:
+    """Print records as a table (or one record as key/value lines), or as JSON."""
+    if as_json:
+        sys.stdout.write(json.dumps(records, indent=2, sort_keys=True, default=str) + "\n")
+        return
+    if isinstance(records, dict):
+        table = Table(show_header=False, title=title, box=None)
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        for key, value in records.items():
+            table.add_row(str(key), _cell(value))
+        console.print(table)
+        return
+    if not records:
+        console.print("(none)")
+        return
+    cols = list(columns or records[0].keys())
+    table = Table(title=title)
+    for col in cols:
+        table.add_column(col, overflow="fold")
+    for record in records:
+        table.add_row(*(_cell(record.get(col)) for col in cols))
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` arguments of ``set`` commands; a malformed one names itself."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(pair, "expected KEY=VALUE")
+        result[key.strip()] = value
+    return result

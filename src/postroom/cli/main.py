@@ -1,0 +1,74 @@
+"""The `postroom` command: set-up, services and administration.
+
+Every administrative command works on the data directory given by ``--home``
+(default ``$POSTROOM_HOME`` or ``./postroom-data``). Sub-command groups live in
+modules beside this one, named after what they manage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from postroom import __version__
+from postroom.cli import directory, lists, settings, store_admin
+from postroom.cli.common import console, fail, state
+from postroom.store.datadir import DataDirError, default_home
+
+app = typer.Typer(
+    name="postroom",
+    help="Postroom mail server suite.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"postroom {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    home: Path = typer.Option(
+        None, "--home", envvar="POSTROOM_HOME",
+        help="Data directory (default: $POSTROOM_HOME or ./postroom-data)."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    state.home = home if home is not None else default_home()
+
+
+@app.command()
+def init(
+    hostname: str = typer.Option(None, "--hostname", help="Host name for the certificate."),
+) -> None:
+    """Create (or complete) the data directory: database, folders, key and certificate.
+
+    Safe to run again: existing data is never overwritten.
+    """
+    from postroom.store.initialise import initialise
+
+    try:
+        report = initialise(state.home, hostname=hostname)
+    except DataDirError as exc:
+        raise fail(str(exc)) from None
+    for line in report:
+        console.print(line, highlight=False)
+
+
+directory.register(app)
+lists.register(app)
+settings.register(app)
+store_admin.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

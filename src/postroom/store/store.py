@@ -1,0 +1,138 @@
+"""The store: the one owner of persistent state, opened on a data directory.
+
+Connectors, services and the CLI never open the database or the message folders
+themselves; they hold a :class:`Store` and use its parts:
+
+* ``store.settings``  server settings (``postroom.settings.server``)
+* ``store.directory`` post offices, domains, mailboxes, address map, groups, lists
+* ``store.messages``  mailbox folders and messages
+* ``store.queue``     connector queues (envelopes, retries, bad mail, quarantine)
+* ``store.secrets``   encryption of recoverable secrets under the server key
+
+Each thread gets its own SQLite connection (``store.conn``); the hot paths
+(message append, enqueue) run a single writer thread each that batches many
+callers into one flush and one transaction (group commit).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from postroom.store.backends.sqlite import db
+from postroom.store.datadir import DataDir
+from postroom.store.secrets import SecretBox
+
+if TYPE_CHECKING:
+    from postroom.settings.server import Settings
+    from postroom.store.directory import Directory
+    from postroom.store.messages import MessageStore
+    from postroom.store.queue import Queue
+
+
+class Store:
+    def __init__(self, home: DataDir) -> None:
+        self.home = home
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.secrets = SecretBox(home.read_secret_key())
+        self._closers: list = []
+
+    @classmethod
+    def open(cls, root: Path | str, *, migrate: bool = True) -> Store:
+        """Open an initialised data directory, upgrading its schema if it is older."""
+        home = DataDir(Path(root))
+        home.check()
+        store = cls(home)
+        if migrate:
+            db.migrate(store.conn)
+        elif db.schema_version(store.conn) != db.latest_version():
+            raise db.SchemaError("schema is not current; open with migrate=True")
+        return store
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection to the store database."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.new_connection()
+            self._local.conn = conn
+        return conn
+
+    def new_connection(self) -> sqlite3.Connection:
+        """A connection owned by the caller (writer threads keep their own)."""
+        conn = db.connect(self.home.database)
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolls back on any exception."""
+        conn = self.conn
+        if conn.in_transaction:
+            # Nested use joins the outer transaction.
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @cached_property
+    def settings(self) -> Settings:
+        from postroom.settings.server import Settings
+
+        return Settings(self)
+
+    @cached_property
+    def directory(self) -> Directory:
+        from postroom.store.backends.sqlite.directory import SqliteDirectory
+
+        return SqliteDirectory(self)
+
+    @cached_property
+    def messages(self) -> MessageStore:
+        from postroom.store.backends.sqlite.messages import SqliteMessageStore
+
+        store = SqliteMessageStore(self)
+        self._closers.append(store.close)
+        return store
+
+    @cached_property
+    def queue(self) -> Queue:
+        from postroom.store.backends.sqlite.queue import SqliteQueue
+
+        queue = SqliteQueue(self)
+        self._closers.append(queue.close)
+        return queue
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            closer()
+        self._closers.clear()
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def now() -> float:
+    return time.time()
