@@ -60,6 +60,26 @@ def init(
         console.print(line, highlight=False)
 
 
+@app.command()
+def serve(
+    services: list[str] = typer.Argument(None, help="Services to run (default: all)."),
+) -> None:
+    """Run the mail services in the foreground until SIGTERM or Ctrl-C."""
+    import asyncio
+    import logging
+
+    from postroom.cli.common import open_store
+    from postroom.services.supervisor import SERVICES, UnknownService, serve as run_services
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with open_store() as store:
+        try:
+            asyncio.run(run_services(store, list(services or [])))
+        except UnknownService as exc:
+            raise fail(str(exc)) from None
+    console.print(f"stopped ({len(SERVICES)} services available)")
+
+
 directory.register(app)
 lists.register(app)
 settings.register(app)

@@ -1,0 +1,82 @@
+"""`postroom serve`: run every service (or the ones named) in one process.
+
+A service is an object with ``name``, ``async start()``, ``async stop()`` and
+``settings_changed()``; the supervisor starts them, stops them in reverse order
+on SIGTERM/SIGINT, and polls the settings generation so that changes made with
+``postroom settings set`` reach running services without a restart (the services
+decide what they can apply live; listener addresses need a restart).
+
+Services register themselves in :data:`SERVICES` (name -> factory taking the
+store). The foundation ships no network service yet: SMTP, POP3, IMAP and the web
+server add themselves here as they are built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from typing import Protocol
+
+from postroom.store import Store
+
+log = logging.getLogger("postroom.serve")
+
+SETTINGS_POLL_SECONDS = 2.0
+
+
+class Service(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def settings_changed(self) -> None: ...
+
+
+SERVICES: dict[str, Callable[[Store], Service]] = {}
+
+
+class UnknownService(ValueError):
+    pass
+
+
+def select(names: list[str]) -> list[str]:
+    """The services to run: all registered ones, or the named ones (validated)."""
+    if not names:
+        return list(SERVICES)
+    unknown = [n for n in names if n not in SERVICES]
+    if unknown:
+        known = ", ".join(SERVICES) or "none yet"
+        raise UnknownService(f"service: unknown {', '.join(unknown)} (available: {known})")
+    return names
+
+
+async def serve(store: Store, names: list[str], stop: asyncio.Event | None = None) -> None:
+    """Start the services, follow settings changes, and stop cleanly on a signal."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    running: list[Service] = []
+    try:
+        for name in select(names):
+            service = SERVICES[name](store)
+            await service.start()
+            running.append(service)
+            log.info("started %s", name)
+        if not running:
+            log.warning("no network services are available in this version; "
+                        "watching settings only")
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SETTINGS_POLL_SECONDS)
+            if store.settings.reload_if_changed():
+                for service in running:
+                    service.settings_changed()
+    finally:
+        for service in reversed(running):
+            await service.stop()
+            log.info("stopped %s", service.name)
