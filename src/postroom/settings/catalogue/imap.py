@@ -1,0 +1,65 @@
+"""IMAP service (manual 6.3.3): listeners, limits, authentication mechanisms and logs.
+
+Listener keys (ports, bind addresses, implicit TLS) take effect after a restart;
+port 0 disables that listener.
+"""
+
+from __future__ import annotations
+
+from postroom.settings.catalogue.declare import opt
+
+OPTIONS = [
+    opt("imap.general.max_threads", "int", 32, "6.3.3.2",
+        "Max Concurrent connections (threads): Worker threads handling IMAP client requests.",
+        minimum=1, maximum=1024, unit="threads"),
+    opt("imap.port", "int", 143, "6.3.3.2",
+        "IMAP port: Main IMAP listening port. Port 0 disables the listener.",
+        minimum=0, maximum=65535, live=False, manual_id="imap.general.port"),
+    opt("imap.general.ssl_default_port", "bool", False, "6.3.3.2",
+        "IMAP Enable SSL (Default Port): Implicit SSL on the main port; requires server "
+        "certificate.",
+        live=False),
+    opt("imap.general.alternate_port_enabled", "bool", True, "6.3.3.2",
+        "Also listen on alternate port: Listen on a second IMAP port.", live=False),
+    opt("imap.imaps_port", "int", 993, "6.3.3.2",
+        "Also listen on alternate port (port): Second IMAP port with implicit TLS (RFC 8314),"
+        " typically 993. Port 0 disables the listener.",
+        minimum=0, maximum=65535, live=False, manual_id="imap.general.alternate_port"),
+    opt("imap.general.ssl_alternate_port", "bool", True, "6.3.3.2",
+        "IMAP Enable SSL (Alternate Port): Implicit SSL on the alternate port.", live=False),
+    opt("imap.general.client_connections_limited", "enum", "unlimited", "6.3.3.2",
+        "Client Connections: Unlimited or capped concurrent client connections.",
+        choices=("unlimited", "limited")),
+    opt("imap.general.max_client_connections", "int", 1000, "6.3.3.2",
+        "Client Connections (maximum): Cap on concurrent IMAP connections; clients may open "
+        "several per mailbox.",
+        minimum=1, maximum=100_000, unit="connections"),
+    opt("imap.general.idle_timeout_enabled", "bool", True, "6.3.3.2",
+        "Timeout for idle connections: Drop clients idle beyond the timeout."),
+    opt("imap.general.idle_timeout", "int", 1800, "6.3.3.2",
+        "Timeout for idle connections (period): Idle period before disconnect. RFC 9051 asks "
+        "for at least 30 minutes.",
+        minimum=60, maximum=86400, unit="seconds"),
+    opt("imap.general.ntlm_enabled", "bool", False, "6.3.3.2",
+        "Enable NTLMv1 authentication: Accept NTLMv1 (SPA) logins; NTLMv2 unsupported. Safe "
+        "default: off (NTLMv1 is broken)."),
+    opt("imap.general.cram_md5_enabled", "bool", True, "6.3.3.2",
+        "Enable CRAM-MD5 authentication: Accept CRAM-MD5 authentication."),
+    opt("imap.general.xlist_enabled", "bool", True, "6.3.3.2",
+        "Enable XLIST support: Advertise special-use folders (Junk, Deleted Items, ...) via "
+        "XLIST. Also advertised as SPECIAL-USE (RFC 6154)."),
+    opt("imap.general.bind_all_ips", "bool", False, "6.3.3.2",
+        "Always bind all IPs: Listen on every local address. On: listen on every address, "
+        "ignoring imap.bind.",
+        live=False),
+    opt("imap.bind", "addresses", ["0.0.0.0", "::"], "6.3.3.2",
+        "IP Addresses to bind to: Local addresses the IMAP listeners (imap.port, "
+        "imap.imaps_port) bind to.",
+        live=False, manual_id="imap.general.ip_bindings"),
+    opt("imap.logging.w3c_enabled", "bool", True, "6.3.3.3",
+        "Logging Options (W3C): Record W3C usage log (on by default per 9.2)."),
+    opt("imap.logging.activity_enabled", "bool", True, "6.3.3.3",
+        "Logging Options (Activity): Record activity log (on by default per 9.2)."),
+    opt("imap.logging.debug_enabled", "bool", True, "6.3.3.3",
+        "Logging Options (Debug): Record debug log (on by default per 9.2)."),
+]
