@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from postroom.settings.catalogue.declare import parse_nameserver
+from postroom.net.dns import parse_nameserver
 from postroom.settings.model import OptionError
 from postroom.settings.server import SERVER
 

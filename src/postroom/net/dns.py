@@ -169,6 +169,8 @@ def parse_nameserver(text: str) -> tuple[str, int]:
         address = ipaddress.ip_address(host)
     except ValueError:
         raise DnsInputError("dns.nameservers", f"{text!r} is not an IP address") from None
+    if value.startswith("[") and address.version != 6:
+        raise DnsInputError("dns.nameservers", f"{text!r}: brackets are for IPv6 addresses only")
     has_port = (value.startswith("[") and "]:" in value) or value.count(":") == 1
     if has_port:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:

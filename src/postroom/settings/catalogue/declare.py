@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from postroom.net.dns import parse_nameserver
 from postroom.settings.model import Kind, Option, OptionError
-
-DNS_PORT = 53
 
 
 @dataclass(frozen=True)
@@ -45,33 +44,6 @@ class AddressListOption(Option):
 
     def describe_type(self) -> str:
         return "list of IP addresses"
-
-
-def parse_nameserver(text: str) -> tuple[str, int]:
-    """Split ``IP``, ``IPv4:PORT`` or ``[IPv6]:PORT`` into (address, port); ValueError if bad."""
-    text = text.strip()
-    port_text = ""
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise ValueError(f"expected [IPv6]:PORT, got {text!r}")
-        port_text = rest[1:]
-        if rest and not port_text:
-            raise ValueError(f"missing port after ':' in {text!r}")
-        address = ipaddress.ip_address(host)
-        if address.version != 6:
-            raise ValueError(f"brackets are for IPv6 addresses only: {text!r}")
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-        address = ipaddress.ip_address(host)
-    else:
-        address = ipaddress.ip_address(text)
-    port = DNS_PORT
-    if port_text:
-        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-            raise ValueError(f"port must be 1..65535, got {port_text!r}")
-        port = int(port_text)
-    return str(address), port
 
 
 @dataclass(frozen=True)
