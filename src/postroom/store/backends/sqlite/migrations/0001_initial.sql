@@ -119,16 +119,18 @@ CREATE INDEX message_date ON message(internal_date);
 
 -- Connector queues. Bodies live in append-only segment files under DIR/queue.
 CREATE TABLE queue_entry (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,    -- never reused: a stale ack
+                                                          -- must not hit a newer entry
     queue           TEXT NOT NULL,                        -- e.g. SMTP.inbound, SF.outgoing
-    state           TEXT NOT NULL DEFAULT 'ready',        -- ready|claimed|done|failed|bad|quarantine
+    state           TEXT NOT NULL DEFAULT 'ready',        -- ready|claimed|failed|bad|quarantine
+                                                          -- (acked entries are deleted)
     tracking_id     TEXT NOT NULL UNIQUE,
     sender          TEXT NOT NULL,
     recipients      TEXT NOT NULL,                        -- JSON list of connector addresses
     client_ip       TEXT,
     auth_user       TEXT,
     envelope        TEXT NOT NULL DEFAULT '{}',           -- JSON: helo, DSN parameters, ...
-    segment         TEXT NOT NULL,
+    segment         TEXT NOT NULL,                        -- body file, relative to DIR
     body_offset     INTEGER NOT NULL,
     body_length     INTEGER NOT NULL,
     created_at      REAL NOT NULL,

@@ -1,0 +1,709 @@
+"""Embedded message store: ``.eml`` files under DIR/messages, rows in SQLite.
+
+Contract and manual references: :mod:`postroom.store.messages`.
+
+On disk a message is a plain file an administrator can read, grep and back up::
+
+    DIR/messages/<postoffice>/<mailbox>/<folder>/<time>-<pid>-<n>.eml
+
+The ``message`` row (folder, uid, path, size, date, flags, modseq) is what makes a
+message visible; a file without a row is invisible (an orphan) and is removed by
+:meth:`SqliteMessageStore.orphans` (``remove=True``). Each row's ``path`` is fixed at
+append time, so renaming a folder or mailbox never moves files.
+
+Durable append (crash safety):
+
+1. the caller checks its input and queues the append with the group-commit writer
+   (:mod:`postroom.store.groupcommit`), whose flusher thread writes the bytes to
+   ``DIR/tmp/msg-<pid>-<n>.tmp`` and renames the complete file into its folder
+   directory (a reader never sees a partial file). Writing in the writer rather than
+   in 20-100 caller threads measured 2× faster: callers then only wait, and the
+   writer does not fight them for the GIL;
+2. the writer makes the whole batch of files durable with ONE flush — ``syncfs()``
+   of the data filesystem (default), or with ``flush_mode="fsync"`` an fsync per file
+   plus one per directory (measured 5-8× slower: each new inode forces its own
+   journal commit, see ``bench/store_append.py``);
+3. one transaction checks each quota, allocates UIDs, inserts the rows and updates
+   ``mailbox.used_bytes`` / ``message_count``; then each caller's future completes.
+
+A crash before step 3 commits leaves complete but invisible files (orphans); a crash
+after it leaves the message visible. Temporary files of dead processes are deleted
+when the store opens. Expunge deletes rows first and files after the commit, so a
+crash in between leaves only orphans, never a row without its file.
+
+Untrusted input: folder names (IMAP clients) are validated and never used raw as
+paths: each path component is sanitised (:func:`dir_part`). Message bytes are
+stored as given. Known limits: ``syncfs`` flushes the whole filesystem (other
+processes' dirty data too), which is why ``fsync`` mode exists; the orphan scan
+walks the whole tree and is therefore an administrative action, not run at open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import itertools
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from postroom.store.groupcommit import GroupCommitWriter, Operation, WriterStats
+from postroom.store.messages import (
+    DEFAULT_FOLDERS,
+    FOLDER_SEPARATOR,
+    SPECIAL_USE,
+    AppendResult,
+    FlagMode,
+    FolderInfo,
+    MessageData,
+    MessageInfo,
+    MessageStoreError,
+    QuotaExceeded,
+    check_flags,
+    check_folder_name,
+)
+
+if TYPE_CHECKING:
+    from postroom.store.store import Store
+
+UIDVALIDITY_KEY = "messages.last_uidvalidity"
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
+
+
+def dir_part(name: str) -> str:
+    """One path component for a post office, mailbox or folder name."""
+    part = _UNSAFE.sub("_", name).strip() or "_"
+    if part.startswith("."):
+        part = "_" + part[1:]
+    return part[:120]
+
+
+def folder_dir(postoffice: str, mailbox: str, folder: str) -> str:
+    """Directory (relative to DIR/messages) where new messages of a folder go."""
+    parts = [dir_part(postoffice), dir_part(mailbox)]
+    parts += [dir_part(p) for p in folder.split(FOLDER_SEPARATOR)]
+    return "/".join(parts)
+
+
+def canonical_folder(name: str) -> str:
+    """IMAP treats INBOX case-insensitively (RFC 3501 5.1); we store it as "Inbox"."""
+    head, sep, rest = name.partition(FOLDER_SEPARATOR)
+    if head.upper() == "INBOX":
+        return "Inbox" + sep + rest
+    return name
+
+
+def _load_syncfs() -> object | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        func = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int]
+    func.restype = ctypes.c_int
+    return func
+
+
+_syncfs = _load_syncfs()
+
+
+def syncfs(fd: int) -> None:
+    """Flush every dirty page and inode of the filesystem holding ``fd``."""
+    if _syncfs is None:  # pragma: no cover - not Linux
+        os.sync()
+        return
+    if _syncfs(fd) != 0:  # type: ignore[operator]
+        err = ctypes.get_errno()
+        raise OSError(err, f"syncfs: {os.strerror(err)}")
+
+
+def fsync_path(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _flags_text(flags: Iterable[str]) -> str:
+    return " ".join(sorted(flags))
+
+
+def _flags_tuple(text: str) -> tuple[str, ...]:
+    return tuple(text.split()) if text else ()
+
+
+class _Append:
+    """One append, as a group-commit operation: file placed in prepare, row in apply."""
+
+    def __init__(self, owner: SqliteMessageStore, folder_id: int, mailbox_id: int,
+                 mailbox_name: str, directory: str, data: MessageData,
+                 flags: tuple[str, ...], internal_date: float) -> None:
+        self.owner = owner
+        self.folder_id = folder_id
+        self.mailbox_id = mailbox_id
+        self.mailbox_name = mailbox_name
+        self.directory = directory
+        self.data: MessageData | None = data
+        self.path = ""
+        self.size = 0
+        self.flags = flags
+        self.internal_date = internal_date
+
+    def prepare(self) -> None:
+        assert self.data is not None
+        self.path, self.size = self.owner._place(self.directory, self.data)
+        self.data = None    # do not keep the bytes alive longer than needed
+
+    def apply(self, conn: sqlite3.Connection) -> AppendResult:
+        box = conn.execute("SELECT quota_bytes, used_bytes FROM mailbox WHERE id=?",
+                           (self.mailbox_id,)).fetchone()
+        if box is None:
+            raise MessageStoreError("mailbox", f"mailbox {self.mailbox_name} was deleted")
+        quota, used = box["quota_bytes"], box["used_bytes"]
+        if quota is not None and used + self.size > quota:
+            raise QuotaExceeded(self.mailbox_name, self.size, used, quota)
+        row = conn.execute(
+            "UPDATE folder SET uidnext=uidnext+1, highestmodseq=highestmodseq+1 WHERE id=? "
+            "RETURNING uidnext-1 AS uid, highestmodseq, uidvalidity",
+            (self.folder_id,)).fetchall()
+        if not row:
+            raise MessageStoreError("folder", "folder was deleted")
+        uid, modseq, uidvalidity = row[0]["uid"], row[0]["highestmodseq"], row[0]["uidvalidity"]
+        conn.execute(
+            "INSERT INTO message (folder_id, uid, path, size, internal_date, flags, modseq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.folder_id, uid, self.path, self.size, self.internal_date,
+             _flags_text(self.flags), modseq))
+        conn.execute("UPDATE mailbox SET used_bytes=used_bytes+?, message_count=message_count+1 "
+                     "WHERE id=?", (self.size, self.mailbox_id))
+        return AppendResult(uid=uid, uidvalidity=uidvalidity, modseq=modseq, size=self.size)
+
+    def committed(self) -> None:
+        return None
+
+    def discard(self) -> None:
+        if self.path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.owner.root / self.path)
+
+
+class SqliteMessageStore:
+    """Folders and messages of every mailbox in one data directory."""
+
+    def __init__(self, store: Store, *, flush_mode: str | None = None,
+                 max_batch: int = 512) -> None:
+        if flush_mode not in (None, "syncfs", "fsync"):
+            raise MessageStoreError("flush_mode", "expected syncfs or fsync")
+        self._store = store
+        self.root = store.home.messages
+        self.tmpdir = store.home.tmp
+        self.flush_mode = flush_mode or ("syncfs" if _syncfs is not None else "fsync")
+        self._counter = itertools.count()
+        self._pid = os.getpid()
+        self._writer = GroupCommitWriter("postroom-messages", store.new_connection,
+                                         self._flush, max_batch=max_batch)
+        self.removed_temp_files = self._remove_dead_temp_files()
+
+    @property
+    def writer_stats(self) -> WriterStats:
+        return self._writer.stats
+
+    def close(self) -> None:
+        self._writer.close()
+
+    # -- folders -----------------------------------------------------------------------
+
+    def create_folders(self, conn: sqlite3.Connection, mailbox_id: int,
+                       names: Sequence[str] = DEFAULT_FOLDERS) -> None:
+        """Create folders inside the caller's open transaction on ``conn``.
+
+        The directory calls this when it creates a mailbox, so the mailbox and its
+        folders appear together or not at all. Existing folders are left alone.
+        """
+        if not conn.in_transaction:
+            raise MessageStoreError("conn", "create_folders needs an open transaction")
+        for name in names:
+            name = canonical_folder(check_folder_name(name))
+            exists = conn.execute("SELECT 1 FROM folder WHERE mailbox_id=? AND name=?",
+                                  (mailbox_id, name)).fetchone()
+            if exists:
+                continue
+            conn.execute(
+                "INSERT INTO folder (mailbox_id, name, uidvalidity, special_use) "
+                "VALUES (?, ?, ?, ?)",
+                (mailbox_id, name, self._next_uidvalidity(conn), SPECIAL_USE.get(name)))
+
+    def _next_uidvalidity(self, conn: sqlite3.Connection) -> int:
+        """Time-based and strictly increasing across all folders ever created."""
+        row = conn.execute("SELECT value FROM meta WHERE key=?", (UIDVALIDITY_KEY,)).fetchone()
+        last = int(row[0]) if row else 0
+        value = max(int(time.time()), last + 1) & 0xFFFFFFFF or 1
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) "
+                     "DO UPDATE SET value=excluded.value", (UIDVALIDITY_KEY, str(value)))
+        return value
+
+    def create_folder(self, postoffice: str, mailbox: str, name: str) -> FolderInfo:
+        name = canonical_folder(check_folder_name(name))
+        with self._store.transaction() as conn:
+            box = self._mailbox(conn, postoffice, mailbox)
+            if conn.execute("SELECT 1 FROM folder WHERE mailbox_id=? AND name=?",
+                            (box["id"], name)).fetchone():
+                raise MessageStoreError("folder", f"folder {name!r} already exists")
+            self.create_folders(conn, box["id"], (name,))
+        return next(f for f in self.list_folders(postoffice, mailbox) if f.name == name)
+
+    def list_folders(self, postoffice: str, mailbox: str) -> list[FolderInfo]:
+        conn = self._store.conn
+        box = self._mailbox(conn, postoffice, mailbox)
+        rows = conn.execute(
+            "SELECT f.*, COUNT(m.id) AS messages, COALESCE(SUM(m.size), 0) AS size "
+            "FROM folder f LEFT JOIN message m ON m.folder_id=f.id WHERE f.mailbox_id=? "
+            "GROUP BY f.id ORDER BY f.name != 'Inbox', f.name", (box["id"],)).fetchall()
+        return [FolderInfo(name=r["name"], uidvalidity=r["uidvalidity"], uidnext=r["uidnext"],
+                           highestmodseq=r["highestmodseq"], messages=r["messages"],
+                           size=r["size"], subscribed=bool(r["subscribed"]),
+                           special_use=r["special_use"]) for r in rows]
+
+    def delete_folder(self, postoffice: str, mailbox: str, name: str) -> int:
+        name = canonical_folder(name)
+        if name == "Inbox":
+            raise MessageStoreError("folder", "the Inbox cannot be deleted")
+        with self._store.transaction() as conn:
+            folder = self._folder(conn, postoffice, mailbox, name)
+            rows = conn.execute("SELECT path, size FROM message WHERE folder_id=?",
+                                (folder["id"],)).fetchall()
+            conn.execute("DELETE FROM message WHERE folder_id=?", (folder["id"],))
+            conn.execute("DELETE FROM folder WHERE id=?", (folder["id"],))
+            self._charge(conn, folder["mailbox_id"], -sum(r["size"] for r in rows), -len(rows))
+        self._unlink(r["path"] for r in rows)
+        return len(rows)
+
+    def rename_folder(self, postoffice: str, mailbox: str, name: str, new_name: str) -> None:
+        """Rename a folder and its sub-folders; files stay where they are.
+
+        UIDVALIDITY values are unique across all folders ever created, so the new name
+        never shows a UIDVALIDITY that an earlier folder of that name had.
+        """
+        name = canonical_folder(name)
+        new_name = canonical_folder(check_folder_name(new_name))
+        if name == "Inbox":
+            raise MessageStoreError("folder", "the Inbox cannot be renamed")
+        if new_name == "Inbox" or new_name.startswith(name + FOLDER_SEPARATOR):
+            raise MessageStoreError("new_name", f"cannot rename {name!r} to {new_name!r}")
+        with self._store.transaction() as conn:
+            folder = self._folder(conn, postoffice, mailbox, name)
+            children = conn.execute(
+                "SELECT id, name FROM folder WHERE mailbox_id=? AND (name=? OR "
+                "substr(name, 1, ?)=?)", (folder["mailbox_id"], name, len(name) + 1,
+                                          name + FOLDER_SEPARATOR)).fetchall()
+            for child in children:
+                target = new_name + child["name"][len(name):]
+                if conn.execute("SELECT 1 FROM folder WHERE mailbox_id=? AND name=?",
+                                (folder["mailbox_id"], target)).fetchone():
+                    raise MessageStoreError("new_name", f"folder {target!r} already exists")
+                conn.execute("UPDATE folder SET name=?, special_use=NULL WHERE id=?",
+                             (target, child["id"]))
+
+    # -- append ------------------------------------------------------------------------
+
+    def append(self, postoffice: str, mailbox: str, folder: str, data: MessageData,
+               flags: Iterable[str] = (), internal_date: float | None = None) -> AppendResult:
+        return self.append_async(postoffice, mailbox, folder, data, flags,
+                                 internal_date).result()
+
+    def append_async(self, postoffice: str, mailbox: str, folder: str, data: MessageData,
+                     flags: Iterable[str] = (), internal_date: float | None = None,
+                     ) -> Future[AppendResult]:
+        """Queue the message for the next batch; the future completes after commit.
+
+        Bad input (unknown mailbox or folder, bad flags, missing spool file) is raised
+        here at once; the quota and everything decided at commit time arrive through
+        the future. The writer thread writes the file: callers only wait.
+        """
+        flag_tuple = check_flags(flags)
+        if internal_date is None:
+            internal_date = time.time()
+        if not isinstance(data, bytes | bytearray | memoryview) and not os.path.isfile(data):
+            raise MessageStoreError("data", f"cannot read {data}: no such file")
+        row = self._folder(self._store.conn, postoffice, mailbox, canonical_folder(folder))
+        directory = folder_dir(row["postoffice_name"], row["mailbox_name"], row["name"])
+        op = _Append(self, row["id"], row["mailbox_id"], row["mailbox_name"], directory, data,
+                     flag_tuple, float(internal_date))
+        return self._writer.submit(op)
+
+    def _place(self, directory: str, data: MessageData) -> tuple[str, int]:
+        """Write ``data`` completely to a temporary file, rename it into ``directory``.
+
+        Returns the path relative to DIR/messages and the size in bytes.
+        """
+        n = next(self._counter)
+        tmp = self.tmpdir / f"msg-{self._pid}-{n}.tmp"
+        try:
+            if isinstance(data, bytes | bytearray | memoryview):
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                finally:
+                    os.close(fd)
+                size = len(data)
+            else:
+                try:
+                    shutil.copyfile(data, tmp)
+                except OSError as exc:
+                    raise MessageStoreError("data", f"cannot read {data}: {exc.strerror}") \
+                        from None
+                size = os.stat(tmp).st_size
+            name = f"{directory}/{time.time_ns() // 1000:x}-{self._pid}-{n}.eml"
+            try:
+                os.rename(tmp, self.root / name)
+            except FileNotFoundError:
+                (self.root / directory).mkdir(parents=True, exist_ok=True)
+                os.rename(tmp, self.root / name)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return name, size
+
+    def _flush(self, ops: Sequence[Operation]) -> None:
+        if self.flush_mode == "syncfs":
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                syncfs(fd)
+            finally:
+                os.close(fd)
+            return
+        directories: set[Path] = set()
+        for op in ops:
+            assert isinstance(op, _Append)
+            path = self.root / op.path
+            fsync_path(path)
+            directories.add(path.parent)
+        for directory in directories:
+            # New folder directories: their entries in the parents must be durable too.
+            for parent in [directory, *directory.parents]:
+                fsync_path(parent, directory=True)
+                if parent == self.root:
+                    break
+
+    # -- reading -----------------------------------------------------------------------
+
+    def list_messages(self, postoffice: str, mailbox: str, folder: str) -> list[MessageInfo]:
+        conn = self._store.conn
+        row = self._folder(conn, postoffice, mailbox, canonical_folder(folder))
+        rows = conn.execute("SELECT uid, size, flags, internal_date, modseq, path FROM message "
+                            "WHERE folder_id=? ORDER BY uid", (row["id"],)).fetchall()
+        return [MessageInfo(uid=r["uid"], size=r["size"], flags=_flags_tuple(r["flags"]),
+                            internal_date=r["internal_date"], modseq=r["modseq"],
+                            path=r["path"]) for r in rows]
+
+    def _message_path(self, postoffice: str, mailbox: str, folder: str, uid: int) -> Path:
+        conn = self._store.conn
+        row = self._folder(conn, postoffice, mailbox, canonical_folder(folder))
+        msg = conn.execute("SELECT path FROM message WHERE folder_id=? AND uid=?",
+                           (row["id"], uid)).fetchone()
+        if msg is None:
+            raise MessageStoreError("uid", f"no message with UID {uid} in {row['name']}")
+        return self.root / msg["path"]
+
+    def read(self, postoffice: str, mailbox: str, folder: str, uid: int) -> bytes:
+        return self._message_path(postoffice, mailbox, folder, uid).read_bytes()
+
+    def open(self, postoffice: str, mailbox: str, folder: str, uid: int) -> BinaryIO:
+        return open(self._message_path(postoffice, mailbox, folder, uid), "rb")
+
+    def usage(self, postoffice: str, mailbox: str) -> tuple[int, int]:
+        box = self._mailbox(self._store.conn, postoffice, mailbox)
+        return box["used_bytes"], box["message_count"]
+
+    # -- changes -----------------------------------------------------------------------
+
+    def set_flags(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
+                  flags: Iterable[str], mode: FlagMode = "add") -> int:
+        if mode not in ("add", "remove", "replace"):
+            raise MessageStoreError("mode", "expected add, remove or replace")
+        wanted = set(check_flags(flags))
+        uid_list = self._uids(uids)
+        with self._store.transaction() as conn:
+            row = self._folder(conn, postoffice, mailbox, canonical_folder(folder))
+            modseq = row["highestmodseq"] + 1
+            changed = False
+            for uid in uid_list:
+                msg = conn.execute("SELECT id, flags FROM message WHERE folder_id=? AND uid=?",
+                                   (row["id"], uid)).fetchone()
+                if msg is None:
+                    continue
+                current = set(_flags_tuple(msg["flags"]))
+                new = (current | wanted if mode == "add" else
+                       current - wanted if mode == "remove" else wanted)
+                if new != current:
+                    changed = True
+                    conn.execute("UPDATE message SET flags=?, modseq=? WHERE id=?",
+                                 (_flags_text(new), modseq, msg["id"]))
+            if not changed:
+                return int(row["highestmodseq"])
+            conn.execute("UPDATE folder SET highestmodseq=? WHERE id=?", (modseq, row["id"]))
+        return modseq
+
+    def copy(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
+             target: str) -> dict[int, int]:
+        return self._transfer(postoffice, mailbox, folder, uids, target, move=False)
+
+    def move(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
+             target: str) -> dict[int, int]:
+        return self._transfer(postoffice, mailbox, folder, uids, target, move=True)
+
+    def _transfer(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
+                  target: str, *, move: bool) -> dict[int, int]:
+        """Hard-link files into the target folder, then one transaction for the rows."""
+        uid_list = self._uids(uids)
+        conn = self._store.conn
+        src = self._folder(conn, postoffice, mailbox, canonical_folder(folder))
+        dst = self._folder(conn, postoffice, mailbox, canonical_folder(target), field="target")
+        if src["id"] == dst["id"]:
+            raise MessageStoreError("target", "source and target folder are the same")
+        marks = ",".join("?" * len(uid_list))
+        rows = conn.execute(f"SELECT * FROM message WHERE folder_id=? AND uid IN ({marks}) "
+                            "ORDER BY uid", (src["id"], *uid_list)).fetchall()
+        directory = folder_dir(dst["postoffice_name"], dst["mailbox_name"], dst["name"])
+        (self.root / directory).mkdir(parents=True, exist_ok=True)
+        links: list[str] = []
+        try:
+            for r in rows:
+                n = next(self._counter)
+                rel = f"{directory}/{time.time_ns() // 1000:x}-{self._pid}-{n}-" \
+                      f"{secrets.token_hex(3)}.eml"
+                try:
+                    os.link(self.root / r["path"], self.root / rel)
+                except OSError:
+                    shutil.copyfile(self.root / r["path"], self.root / rel)
+                    fsync_path(self.root / rel)
+                links.append(rel)
+            if links:
+                fsync_path(self.root / directory, directory=True)
+            mapping: dict[int, int] = {}
+            with self._store.transaction() as conn:
+                if not move:
+                    self._check_quota(conn, src["mailbox_id"], src["mailbox_name"],
+                                      sum(r["size"] for r in rows))
+                current = conn.execute(
+                    "SELECT uidnext, highestmodseq FROM folder WHERE id=?", (dst["id"],)
+                ).fetchone()
+                if current is None:
+                    raise MessageStoreError("target", "folder was deleted")
+                uid, modseq = current["uidnext"], current["highestmodseq"] + 1
+                for r, rel in zip(rows, links, strict=True):
+                    if move:
+                        deleted = conn.execute("DELETE FROM message WHERE id=?", (r["id"],))
+                        if deleted.rowcount == 0:
+                            continue     # expunged meanwhile
+                    conn.execute(
+                        "INSERT INTO message (folder_id, uid, path, size, internal_date, "
+                        "flags, modseq) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (dst["id"], uid, rel, r["size"], r["internal_date"], r["flags"],
+                         modseq))
+                    mapping[r["uid"]] = uid
+                    uid += 1
+                conn.execute("UPDATE folder SET uidnext=?, highestmodseq=? WHERE id=?",
+                             (uid, modseq, dst["id"]))
+                if move:
+                    conn.execute("UPDATE folder SET highestmodseq=highestmodseq+1 WHERE id=?",
+                                 (src["id"],))
+                else:
+                    self._charge(conn, src["mailbox_id"], sum(r["size"] for r in rows),
+                                 len(rows))
+        except BaseException:
+            self._unlink(links)
+            raise
+        unused = [rel for r, rel in zip(rows, links, strict=True) if r["uid"] not in mapping]
+        self._unlink(unused)
+        if move:
+            self._unlink(r["path"] for r in rows if r["uid"] in mapping)
+        return mapping
+
+    def expunge(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int]) -> int:
+        uid_list = self._uids(uids)
+        marks = ",".join("?" * len(uid_list))
+        with self._store.transaction() as conn:
+            row = self._folder(conn, postoffice, mailbox, canonical_folder(folder))
+            rows = conn.execute(
+                f"DELETE FROM message WHERE folder_id=? AND uid IN ({marks}) "
+                "RETURNING path, size", (row["id"], *uid_list)).fetchall()
+            if rows:
+                conn.execute("UPDATE folder SET highestmodseq=highestmodseq+1 WHERE id=?",
+                             (row["id"],))
+                self._charge(conn, row["mailbox_id"], -sum(r["size"] for r in rows),
+                             -len(rows))
+        self._unlink(r["path"] for r in rows)
+        return len(rows)
+
+    def delete_older_than(self, postoffice: str, days: float, folder: str | None = None) -> int:
+        """Remove a post office's messages received more than ``days`` ago (manual 5.3)."""
+        if not isinstance(days, int | float) or days < 0:
+            raise MessageStoreError("days", "must be a non-negative number")
+        cutoff = time.time() - days * 86400
+        sql = ("SELECT msg.id, msg.path, msg.size, f.id AS folder_id, f.mailbox_id "
+               "FROM message msg JOIN folder f ON msg.folder_id=f.id "
+               "JOIN mailbox mb ON f.mailbox_id=mb.id JOIN postoffice p ON mb.postoffice_id=p.id "
+               "WHERE p.name=? AND msg.internal_date < ?")
+        params: list[object] = [postoffice, cutoff]
+        if folder is not None:
+            sql += " AND f.name=?"
+            params.append(canonical_folder(folder))
+        with self._store.transaction() as conn:
+            if conn.execute("SELECT 1 FROM postoffice WHERE name=?", (postoffice,)).fetchone() \
+                    is None:
+                raise MessageStoreError("postoffice", f"no post office {postoffice!r}")
+            rows = conn.execute(sql, params).fetchall()
+            per_box: dict[int, list[int]] = {}
+            for r in rows:
+                conn.execute("DELETE FROM message WHERE id=?", (r["id"],))
+                totals = per_box.setdefault(r["mailbox_id"], [0, 0])
+                totals[0] -= r["size"]
+                totals[1] -= 1
+            for folder_id in {r["folder_id"] for r in rows}:
+                conn.execute("UPDATE folder SET highestmodseq=highestmodseq+1 WHERE id=?",
+                             (folder_id,))
+            for mailbox_id, (size, count) in per_box.items():
+                self._charge(conn, mailbox_id, size, count)
+        self._unlink(r["path"] for r in rows)
+        return len(rows)
+
+    def remove_mailbox_files(self, postoffice: str, mailbox: str) -> None:
+        """Delete files under the mailbox's directory that no message row references."""
+        base = self.root / dir_part(postoffice) / dir_part(mailbox)
+        if not base.is_dir():
+            return
+        prefix = f"{dir_part(postoffice)}/{dir_part(mailbox)}/"
+        live = {r[0] for r in self._store.conn.execute(
+            "SELECT path FROM message WHERE substr(path, 1, ?)=?", (len(prefix), prefix))}
+        for dirpath, _dirs, files in os.walk(base, topdown=False):
+            for name in files:
+                rel = os.path.relpath(os.path.join(dirpath, name), self.root)
+                if rel not in live:
+                    os.unlink(os.path.join(dirpath, name))
+            with contextlib.suppress(OSError):   # still holds live files
+                os.rmdir(dirpath)
+
+    def orphans(self, remove: bool = False, min_age: float = 300.0) -> list[str]:
+        """Files under DIR/messages without a row (left by a crash); optionally delete.
+
+        Only files older than ``min_age`` seconds count: a younger one may belong to
+        an append another process is committing right now.
+        """
+        live = {r[0] for r in self._store.conn.execute("SELECT path FROM message")}
+        found = []
+        limit = time.time() - min_age
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, self.root)
+                if rel in live:
+                    continue
+                try:
+                    if os.stat(full).st_mtime > limit:
+                        continue
+                except FileNotFoundError:
+                    continue
+                found.append(rel)
+                if remove:
+                    Path(full).unlink(missing_ok=True)
+        return sorted(found)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _mailbox(self, conn: sqlite3.Connection, postoffice: str, mailbox: str) -> sqlite3.Row:
+        row = conn.execute(
+            "SELECT mb.*, p.name AS postoffice_name FROM mailbox mb "
+            "JOIN postoffice p ON mb.postoffice_id=p.id WHERE p.name=? AND mb.name=?",
+            (postoffice, mailbox)).fetchone()
+        if row is None:
+            if conn.execute("SELECT 1 FROM postoffice WHERE name=?", (postoffice,)).fetchone():
+                raise MessageStoreError("mailbox", f"no mailbox {mailbox!r} in post office "
+                                                   f"{postoffice!r}")
+            raise MessageStoreError("postoffice", f"no post office {postoffice!r}")
+        return row
+
+    def _folder(self, conn: sqlite3.Connection, postoffice: str, mailbox: str, folder: str,
+                field: str = "folder") -> sqlite3.Row:
+        row = conn.execute(
+            "SELECT f.*, mb.name AS mailbox_name, p.name AS postoffice_name FROM folder f "
+            "JOIN mailbox mb ON f.mailbox_id=mb.id JOIN postoffice p ON mb.postoffice_id=p.id "
+            "WHERE p.name=? AND mb.name=? AND f.name=?", (postoffice, mailbox, folder)).fetchone()
+        if row is None:
+            self._mailbox(conn, postoffice, mailbox)
+            raise MessageStoreError(field, f"no folder {folder!r} in mailbox {mailbox!r}")
+        return row
+
+    @staticmethod
+    def _uids(uids: Iterable[int]) -> list[int]:
+        result = []
+        for uid in uids:
+            if isinstance(uid, bool) or not isinstance(uid, int) or uid < 1:
+                raise MessageStoreError("uids", f"invalid UID {uid!r}")
+            result.append(uid)
+        if not result:
+            raise MessageStoreError("uids", "no UIDs given")
+        return result
+
+    @staticmethod
+    def _check_quota(conn: sqlite3.Connection, mailbox_id: int, name: str, size: int) -> None:
+        box = conn.execute("SELECT quota_bytes, used_bytes FROM mailbox WHERE id=?",
+                           (mailbox_id,)).fetchone()
+        if box is None:
+            raise MessageStoreError("mailbox", f"mailbox {name} was deleted")
+        if box["quota_bytes"] is not None and box["used_bytes"] + size > box["quota_bytes"]:
+            raise QuotaExceeded(name, size, box["used_bytes"], box["quota_bytes"])
+
+    @staticmethod
+    def _charge(conn: sqlite3.Connection, mailbox_id: int, size: int, count: int) -> None:
+        conn.execute("UPDATE mailbox SET used_bytes=max(0, used_bytes+?), "
+                     "message_count=max(0, message_count+?) WHERE id=?",
+                     (size, count, mailbox_id))
+
+    def _unlink(self, paths: Iterable[str]) -> None:
+        for rel in paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.root / rel)
+
+    def _remove_dead_temp_files(self) -> int:
+        """Delete ``msg-<pid>-*.tmp`` left by processes that no longer run."""
+        removed = 0
+        try:
+            entries = list(os.scandir(self.tmpdir))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            match = re.fullmatch(r"msg-(\d+)-\d+\.tmp", entry.name)
+            if not match:
+                continue
+            pid = int(match.group(1))
+            if pid != self._pid and _alive(pid):
+                continue
+            if pid == self._pid:
+                continue
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

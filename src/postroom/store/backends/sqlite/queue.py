@@ -1,0 +1,515 @@
+"""Embedded connector queues: bodies in append-only segments, entries in SQLite.
+
+Contract and manual references: :mod:`postroom.store.queue`.
+
+Bodies are appended to segment files ``DIR/queue/<time>-<pid>-<n>.seg``; each process
+writes only its own current segment, which it holds under an exclusive ``flock``.
+The group-commit writer (:mod:`postroom.store.groupcommit`) appends every pending
+body of a batch, calls ONE ``fdatasync`` on the segment (plus a directory fsync when
+the segment is new), then inserts all the rows in ONE transaction. A row therefore
+exists only if its body bytes are durable; bytes of a batch that never committed are
+unreferenced garbage inside the segment, never visible. A segment rotates once it
+reaches :data:`SEGMENT_LIMIT` and is deleted when no entry references it any more
+and no writer holds its lock (checked after ``ack``, ``route`` and ``move_to``, and
+for every segment when the queue opens, which also collects segments of crashed
+processes).
+
+An entry's ``segment`` column is a path relative to the data directory, so an entry
+moved to bad mail or quarantine (``badmail/<tracking id>.eml``) is read the same way.
+The envelope is written beside that copy as ``.json`` for administrators.
+
+Known limits: a segment with one long-deferred entry stays on disk whole (no
+compaction yet); ``route`` shares body bytes, so a segment lives as long as its
+last routed copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import itertools
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from postroom.store.groupcommit import GroupCommitWriter, Operation, WriterStats
+from postroom.store.queue import (
+    AREAS,
+    STATES,
+    Area,
+    Body,
+    Envelope,
+    QueueEntry,
+    QueueError,
+    check_queue_name,
+    new_tracking_id,
+)
+
+if TYPE_CHECKING:
+    from postroom.store.store import Store
+
+SEGMENT_LIMIT = 64 * 1024 * 1024
+COPY_CHUNK = 1024 * 1024
+_INSERT = ("INSERT INTO queue_entry (queue, tracking_id, sender, recipients, client_ip, "
+           "auth_user, envelope, segment, body_offset, body_length, created_at, "
+           "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *")
+
+
+class SegmentSlice(io.RawIOBase):
+    """A read-only view of ``length`` bytes at ``offset`` of a segment file."""
+
+    def __init__(self, path: Path, offset: int, length: int) -> None:
+        super().__init__()
+        self._fd = os.open(path, os.O_RDONLY)
+        self._start, self._length, self._pos = offset, length, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = min(len(buffer), self._length - self._pos)
+        if want <= 0:
+            return 0
+        data = os.pread(self._fd, want, self._start + self._pos)
+        buffer[:len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+class _Segment:
+    """The current segment of this process (used only by the writer thread)."""
+
+    def __init__(self, directory: Path, counter: itertools.count[int]) -> None:
+        pid = os.getpid()
+        temp = directory / f".new-{pid}-{next(counter)}"
+        self.fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o640)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        # Locked before it gets its real name: a sweeper can never delete it while new.
+        self.name = f"{time.time_ns() // 1000:x}-{pid}-{next(counter)}.seg"
+        os.rename(temp, directory / self.name)
+        self.size = 0
+        self.new = True
+        self.pending = 0        # prepared operations not yet committed or discarded
+        self.retired = False    # full: no new writes; close once pending reaches 0
+
+    def write(self, body: Body) -> tuple[int, int]:
+        offset = self.size
+        if isinstance(body, bytes | bytearray | memoryview):
+            self._write_all(memoryview(body))
+        else:
+            try:
+                source = open(body, "rb")  # noqa: SIM115
+            except OSError as exc:
+                raise QueueError("body", f"cannot read {body}: {exc.strerror}") from None
+            with source:
+                while chunk := source.read(COPY_CHUNK):
+                    self._write_all(memoryview(chunk))
+        return offset, self.size - offset
+
+    def _write_all(self, view: memoryview) -> None:
+        while view:
+            written = os.write(self.fd, view)
+            self.size += written
+            view = view[written:]
+
+    def close(self) -> None:
+        os.close(self.fd)   # releases the lock: the segment may now be collected
+
+
+class _Enqueue:
+    def __init__(self, owner: SqliteQueue, queue: str, envelope: Envelope, body: Body) -> None:
+        self.owner, self.queue, self.envelope, self.body = owner, queue, envelope, body
+        self.location: tuple[str, int, int] | None = None
+        self.segment: _Segment | None = None
+
+    def prepare(self) -> None:
+        self.segment = segment = self.owner._current_segment()
+        offset, length = segment.write(self.body)
+        self.location = (f"queue/{segment.name}", offset, length)
+
+    def apply(self, conn: sqlite3.Connection) -> QueueEntry:
+        assert self.location is not None
+        now = time.time()
+        row = conn.execute(_INSERT, _insert_params(self.queue, self.envelope, self.location,
+                                                    now)).fetchall()[0]
+        return _entry(row)
+
+    def committed(self) -> None:
+        self.owner._release(self.segment)
+        self.segment = None
+
+    def discard(self) -> None:
+        self.owner._release(self.segment)
+        self.segment = None
+
+
+class _Route:
+    """Remove one entry and create its successors, sharing its body bytes."""
+
+    def __init__(self, entry_id: int, targets: Sequence[tuple[str, Envelope]]) -> None:
+        self.entry_id, self.targets = entry_id, targets
+        self.location: tuple[str, int, int] | None = None
+
+    def prepare(self) -> None:
+        return None
+
+    def apply(self, conn: sqlite3.Connection) -> list[QueueEntry]:
+        old = conn.execute("DELETE FROM queue_entry WHERE id=? RETURNING *",
+                           (self.entry_id,)).fetchall()
+        if not old:
+            raise QueueError("entry", f"no queue entry {self.entry_id}")
+        source = old[0]
+        self.location = (source["segment"], source["body_offset"], source["body_length"])
+        now = time.time()
+        created = []
+        for n, (queue, envelope) in enumerate(self.targets, start=1):
+            if envelope.tracking_id is None:
+                tracking = (source["tracking_id"] if len(self.targets) == 1
+                            else f"{source['tracking_id']}-{n}")
+                envelope = _with_tracking(envelope, tracking)
+            row = conn.execute(_INSERT, _insert_params(queue, envelope, self.location,
+                                                       now)).fetchall()[0]
+            created.append(_entry(row))
+        return created
+
+    def committed(self) -> None:
+        return None
+
+    def discard(self) -> None:
+        return None
+
+
+class SqliteQueue:
+    """All connector queues of one data directory."""
+
+    def __init__(self, store: Store, *, segment_limit: int = SEGMENT_LIMIT,
+                 max_batch: int = 512) -> None:
+        self._store = store
+        self.root = store.home.root
+        self.directory = store.home.queue
+        self.segment_limit = segment_limit
+        self._counter = itertools.count()
+        self._segment: _Segment | None = None
+        self._lock = threading.Lock()
+        self._writer = GroupCommitWriter("postroom-queue", store.new_connection, self._flush,
+                                         max_batch=max_batch)
+        self.collected_on_open = self.collect_segments()
+
+    @property
+    def writer_stats(self) -> WriterStats:
+        return self._writer.stats
+
+    def close(self) -> None:
+        self._writer.close()
+        with self._lock:
+            if self._segment is not None:
+                self._segment.close()
+                self._segment = None
+
+    # -- writing (group commit) --------------------------------------------------------
+
+    def _current_segment(self) -> _Segment:
+        """The segment to append to (flusher thread only); counts a pending write."""
+        with self._lock:
+            if self._segment is None:
+                self._segment = _Segment(self.directory, self._counter)
+            self._segment.pending += 1
+            return self._segment
+
+    def _release(self, segment: _Segment | None) -> None:
+        """An operation on ``segment`` committed or failed; close it once retired and idle."""
+        if segment is None:
+            return
+        with self._lock:
+            segment.pending -= 1
+            finished = segment.retired and segment.pending == 0
+        if finished:
+            segment.close()
+            self._collect(f"queue/{segment.name}")
+
+    def _flush(self, ops: Sequence[Operation]) -> None:
+        with self._lock:
+            segment = self._segment
+        if segment is None or not any(isinstance(op, _Enqueue) for op in ops):
+            return
+        os.fdatasync(segment.fd)
+        if segment.new:
+            fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            segment.new = False
+        if segment.size >= self.segment_limit:
+            # Rotate: later batches write a new segment; this one is closed (its lock
+            # released) once the operations that wrote to it have committed.
+            with self._lock:
+                segment.retired = True
+                self._segment = None
+
+    def enqueue(self, queue: str, envelope: Envelope, body: Body) -> QueueEntry:
+        return self.enqueue_async(queue, envelope, body).result()
+
+    def enqueue_async(self, queue: str, envelope: Envelope, body: Body) -> Future[QueueEntry]:
+        """Queue for the next batch; bad envelope or queue name is raised at once."""
+        check_queue_name(queue)
+        envelope.check()
+        if not isinstance(body, bytes | bytearray | memoryview) and not os.path.isfile(body):
+            raise QueueError("body", f"cannot read {body}: no such file")
+        if envelope.tracking_id is None:
+            envelope = _with_tracking(envelope, new_tracking_id())
+        return self._writer.submit(_Enqueue(self, queue, envelope, body))
+
+    def route(self, entry_id: int, targets: Sequence[tuple[str, Envelope]],
+              ) -> list[QueueEntry]:
+        """Enqueue ``targets`` on the same body bytes and remove the entry, atomically."""
+        return self.route_async(entry_id, targets).result()
+
+    def route_async(self, entry_id: int, targets: Sequence[tuple[str, Envelope]],
+                    ) -> Future[list[QueueEntry]]:
+        if not targets:
+            raise QueueError("targets", "at least one target queue is required")
+        for queue, envelope in targets:
+            check_queue_name(queue)
+            envelope.check()
+        return self._writer.submit(_Route(entry_id, list(targets)))
+
+    # -- working the queue -------------------------------------------------------------
+
+    def claim(self, queue: str, worker: str, limit: int = 10,
+              lease_seconds: float = 300.0) -> list[QueueEntry]:
+        """Lease up to ``limit`` due entries to ``worker``; expired leases are reclaimed."""
+        check_queue_name(queue)
+        if limit < 1:
+            raise QueueError("limit", "must be at least 1")
+        if lease_seconds <= 0:
+            raise QueueError("lease_seconds", "must be positive")
+        now = time.time()
+        with self._store.transaction() as conn:
+            rows = conn.execute(
+                "UPDATE queue_entry SET state='claimed', claimed_by=?, claim_expires=?, "
+                "attempts=attempts+1 WHERE id IN (SELECT id FROM queue_entry WHERE queue=? AND "
+                "((state='ready' AND next_attempt_at<=?) OR "
+                "(state='claimed' AND claim_expires<=?)) ORDER BY next_attempt_at, id LIMIT ?) "
+                "RETURNING *", (worker, now + lease_seconds, queue, now, now, limit)).fetchall()
+        return sorted((_entry(r) for r in rows), key=lambda e: e.id)
+
+    def read_body(self, entry: QueueEntry) -> bytes:
+        with self.open_body(entry) as body:
+            return body.read()
+
+    def open_body(self, entry: QueueEntry) -> BinaryIO:
+        path = self.root / entry.segment
+        try:
+            raw = SegmentSlice(path, entry.body_offset, entry.body_length)
+        except FileNotFoundError:
+            raise QueueError("entry", f"body of {entry.tracking_id} is missing ({path})") \
+                from None
+        return io.BufferedReader(raw)  # type: ignore[return-value]
+
+    def ack(self, entry_id: int, worker: str | None = None) -> None:
+        """The entry is done (delivered or routed): remove it.
+
+        With ``worker``, only if that worker still holds the claim: a worker whose
+        lease ran out (and whose entry another worker took) gets :class:`QueueError`.
+        """
+        with self._store.transaction() as conn:
+            self._check_claim(conn, entry_id, worker)
+            row = conn.execute("DELETE FROM queue_entry WHERE id=? RETURNING segment",
+                               (entry_id,)).fetchone()
+            segment = row["segment"]
+        self._collect(segment)
+
+    def retry(self, entry_id: int, at: float, error: str, worker: str | None = None) -> None:
+        self._update(entry_id, "state='ready', next_attempt_at=?, last_error=?, "
+                               "claimed_by=NULL, claim_expires=NULL", (at, error), worker)
+
+    def fail(self, entry_id: int, error: str, worker: str | None = None) -> None:
+        self._update(entry_id, "state='failed', last_error=?, claimed_by=NULL, "
+                               "claim_expires=NULL", (error,), worker)
+
+    def requeue(self, entry_id: int, queue: str) -> QueueEntry:
+        check_queue_name(queue)
+        self._update(entry_id, "queue=?, state='ready', next_attempt_at=?, claimed_by=NULL, "
+                               "claim_expires=NULL", (queue, time.time()))
+        return self.get(entry_id)
+
+    def move_to(self, entry_id: int, area: Area, reason: str) -> Path:
+        """Take an entry out of processing: body and envelope to DIR/badmail|quarantine."""
+        if area not in AREAS:
+            raise QueueError("area", f"expected one of {', '.join(AREAS)}")
+        entry = self.get(entry_id)
+        directory = self.root / ("badmail" if area == "bad" else "quarantine")
+        directory.mkdir(exist_ok=True)
+        eml = directory / f"{entry.tracking_id}.eml"
+        with self.open_body(entry) as source, open(eml, "wb") as out:
+            shutil.copyfileobj(source, out, COPY_CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
+        meta = {"tracking_id": entry.tracking_id, "queue": entry.queue, "area": area,
+                "reason": reason, "moved_at": time.time(), "created_at": entry.created_at,
+                "attempts": entry.attempts, "last_error": entry.last_error,
+                "envelope": _envelope_json(entry.envelope)}
+        with open(eml.with_suffix(".json"), "w", encoding="utf-8") as out:
+            json.dump(meta, out, indent=2, sort_keys=True)
+            out.flush()
+            os.fsync(out.fileno())
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        relative = eml.relative_to(self.root).as_posix()
+        self._update(entry_id, "state=?, segment=?, body_offset=0, last_error=?, "
+                               "claimed_by=NULL, claim_expires=NULL",
+                     (area, relative, reason))
+        self._collect(entry.segment)
+        return eml
+
+    def _update(self, entry_id: int, assignments: str, params: tuple[Any, ...],
+                worker: str | None = None) -> None:
+        with self._store.transaction() as conn:
+            self._check_claim(conn, entry_id, worker)
+            conn.execute(f"UPDATE queue_entry SET {assignments} WHERE id=?", (*params, entry_id))
+
+    @staticmethod
+    def _check_claim(conn: sqlite3.Connection, entry_id: int, worker: str | None) -> None:
+        row = conn.execute("SELECT state, claimed_by FROM queue_entry WHERE id=?",
+                           (entry_id,)).fetchone()
+        if row is None:
+            raise QueueError("entry", f"no queue entry {entry_id}")
+        if worker is not None and (row["state"] != "claimed" or row["claimed_by"] != worker):
+            raise QueueError("entry", f"queue entry {entry_id} is not claimed by {worker} "
+                                      "(its lease ran out?)")
+
+    # -- reading -----------------------------------------------------------------------
+
+    def get(self, id_or_tracking_id: int | str) -> QueueEntry:
+        key = id_or_tracking_id
+        if isinstance(key, str) and key.isdigit():
+            key = int(key)
+        column = "id" if isinstance(key, int) else "tracking_id"
+        row = self._store.conn.execute(f"SELECT * FROM queue_entry WHERE {column}=?",
+                                       (key,)).fetchone()
+        if row is None:
+            raise QueueError("entry", f"no queue entry {id_or_tracking_id!r}")
+        return _entry(row)
+
+    def list(self, queue: str | None = None, state: str | None = None,
+             limit: int | None = None) -> list[QueueEntry]:
+        sql, params = "SELECT * FROM queue_entry WHERE 1=1", []
+        if queue is not None:
+            sql += " AND queue=?"
+            params.append(check_queue_name(queue))
+        if state is not None:
+            if state not in STATES:
+                raise QueueError("state", f"expected one of {', '.join(STATES)}")
+            sql += " AND state=?"
+            params.append(state)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_entry(r) for r in self._store.conn.execute(sql, params)]
+
+    def stats(self) -> dict[str, Any]:
+        rows = self._store.conn.execute(
+            "SELECT queue, state, COUNT(*) AS count, SUM(body_length) AS bytes, "
+            "MIN(created_at) AS oldest FROM queue_entry GROUP BY queue, state "
+            "ORDER BY queue, state").fetchall()
+        segments = [p for p in self.directory.glob("*.seg")]
+        return {
+            "queues": [dict(r) for r in rows],
+            "segments": len(segments),
+            "segment_bytes": sum(_size(p) for p in segments),
+        }
+
+    # -- segment collection ------------------------------------------------------------
+
+    def collect_segments(self) -> int:
+        """Delete every segment no entry references and no writer holds; return count."""
+        removed = 0
+        for path in self.directory.iterdir():
+            if path.name.endswith(".seg") or path.name.startswith(".new-"):
+                removed += self._collect(f"queue/{path.name}")
+        return removed
+
+    def _collect(self, segment: str) -> int:
+        if not segment.startswith("queue/"):
+            return 0
+        conn = self._store.conn
+        if conn.execute("SELECT 1 FROM queue_entry WHERE segment=? LIMIT 1",
+                        (segment,)).fetchone():
+            return 0
+        path = self.root / segment
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return 0
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0      # a writer still appends to it
+            # Nothing references it and nobody can add a reference: only ``route`` reuses
+            # a segment, and it needs a live entry in it.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return 1
+        finally:
+            os.close(fd)
+
+    def segment_names(self) -> Iterable[str]:
+        return sorted(p.name for p in self.directory.glob("*.seg"))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _with_tracking(envelope: Envelope, tracking_id: str) -> Envelope:
+    return Envelope(sender=envelope.sender, recipients=list(envelope.recipients),
+                    client_ip=envelope.client_ip, auth_user=envelope.auth_user,
+                    tracking_id=tracking_id, extra=dict(envelope.extra))
+
+
+def _envelope_json(envelope: Envelope) -> dict[str, Any]:
+    return {"sender": envelope.sender, "recipients": list(envelope.recipients),
+            "client_ip": envelope.client_ip, "auth_user": envelope.auth_user,
+            "tracking_id": envelope.tracking_id, "extra": envelope.extra}
+
+
+def _insert_params(queue: str, envelope: Envelope, location: tuple[str, int, int],
+                   now: float) -> tuple[Any, ...]:
+    segment, offset, length = location
+    return (queue, envelope.tracking_id, envelope.sender, json.dumps(list(envelope.recipients)),
+            envelope.client_ip, envelope.auth_user, json.dumps(envelope.extra, sort_keys=True),
+            segment, offset, length, now, now)
+
+
+def _entry(row: sqlite3.Row) -> QueueEntry:
+    envelope = Envelope(sender=row["sender"], recipients=json.loads(row["recipients"]),
+                        client_ip=row["client_ip"], auth_user=row["auth_user"],
+                        tracking_id=row["tracking_id"], extra=json.loads(row["envelope"]))
+    return QueueEntry(id=row["id"], queue=row["queue"], state=row["state"],
+                      tracking_id=row["tracking_id"], envelope=envelope,
+                      segment=row["segment"], body_offset=row["body_offset"],
+                      body_length=row["body_length"], created_at=row["created_at"],
+                      next_attempt_at=row["next_attempt_at"], attempts=row["attempts"],
+                      claimed_by=row["claimed_by"], claim_expires=row["claim_expires"],
+                      last_error=row["last_error"])

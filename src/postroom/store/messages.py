@@ -1,0 +1,185 @@
+"""The message store: mailbox folders, messages, flags, UIDs and quotas (the contract).
+
+Manual 5.5 (mailboxes, quotas, "Mailbox size limit"), 3.x (the post office
+connector "SF" delivers into mailboxes), and the IMAP model the services rely on:
+RFC 3501 2.3.1.1 (UID and UIDVALIDITY: UIDs strictly increase inside a folder and are
+never reused; UIDVALIDITY changes whenever a folder name is recreated), RFC 7162
+(CONDSTORE: every flag change bumps the folder's HIGHESTMODSEQ and stamps the message
+with it).
+
+This module is the contract; ``backends/sqlite/messages.py`` is the embedded
+implementation. Promises every implementation keeps:
+
+* ``append`` returns only once the message file and its index row are durable; a
+  crash at any point leaves either the whole message visible or nothing visible.
+* The quota check and the mailbox usage update happen in the same transaction as the
+  row insert, so usage is exact under any number of concurrent appenders, in one
+  process or several.
+* Bad input (unknown post office / mailbox / folder, bad flag, bad folder name)
+  raises :class:`MessageStoreError` naming the field and changes nothing.
+
+Untrusted input: folder names (from IMAP clients) and message bytes. Folder names are
+checked here; the implementation never uses them as raw paths.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal, Protocol
+
+DEFAULT_FOLDERS: tuple[str, ...] = ("Inbox", "Sent Items", "Drafts", "Deleted Items",
+                                    "Junk E-mail")
+# RFC 6154 special-use attributes of the default folders, for IMAP LIST.
+SPECIAL_USE: dict[str, str] = {"Sent Items": "\\Sent", "Drafts": "\\Drafts",
+                               "Deleted Items": "\\Trash", "Junk E-mail": "\\Junk"}
+FOLDER_SEPARATOR = "/"
+MAX_FOLDER_NAME = 255
+SYSTEM_FLAGS = frozenset({"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"})
+
+FlagMode = Literal["add", "remove", "replace"]
+MessageData = bytes | Path
+
+
+class MessageStoreError(ValueError):
+    """Refused message-store operation; ``field`` names the offending input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class QuotaExceeded(MessageStoreError):
+    """The message would take the mailbox over its size limit (manual 5.5 quota)."""
+
+    def __init__(self, mailbox: str, size: int, used: int, quota: int) -> None:
+        super().__init__("quota", f"mailbox {mailbox} is full: {used} of {quota} bytes used, "
+                                  f"message of {size} bytes refused")
+        self.size = size
+        self.used = used
+        self.quota = quota
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    uid: int
+    uidvalidity: int
+    modseq: int
+    size: int
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    name: str
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    messages: int
+    size: int
+    subscribed: bool
+    special_use: str | None
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    uid: int
+    size: int
+    flags: tuple[str, ...]
+    internal_date: float
+    modseq: int
+    path: str          # relative to DIR/messages
+
+
+def check_folder_name(name: str) -> str:
+    """Validate a folder name from an administrator or IMAP client; return it."""
+    if not isinstance(name, str) or not name.strip():
+        raise MessageStoreError("folder", "folder name is empty")
+    if len(name) > MAX_FOLDER_NAME:
+        raise MessageStoreError("folder", f"folder name longer than {MAX_FOLDER_NAME}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise MessageStoreError("folder", "folder name contains control characters")
+    parts = name.split(FOLDER_SEPARATOR)
+    if any(not part.strip() or part in (".", "..") for part in parts):
+        raise MessageStoreError("folder", f"folder name {name!r} has an empty or dot component")
+    return name
+
+
+def check_flags(flags: Iterable[str]) -> tuple[str, ...]:
+    """Validate IMAP flags (system flags or keywords, RFC 3501 9 flag-keyword)."""
+    result = set()
+    for flag in flags:
+        if not isinstance(flag, str) or not flag:
+            raise MessageStoreError("flags", "empty flag")
+        if flag.startswith("\\"):
+            canonical = next((f for f in SYSTEM_FLAGS if f.lower() == flag.lower()), None)
+            if canonical is None:
+                raise MessageStoreError("flags", f"unknown system flag {flag!r}")
+            flag = canonical
+        elif any(ch in flag for ch in ' (){%*"]\\') or any(ord(c) < 33 or ord(c) > 126
+                                                          for c in flag):
+            raise MessageStoreError("flags", f"invalid keyword {flag!r}")
+        result.add(flag)
+    return tuple(sorted(result))
+
+
+class MessageStore(Protocol):
+    """Mailbox folders and messages. Names are post office / mailbox names."""
+
+    def create_folders(self, conn: sqlite3.Connection, mailbox_id: int,
+                       names: Sequence[str] = DEFAULT_FOLDERS) -> None:
+        """Create folders for a new mailbox inside the caller's open transaction."""
+
+    def create_folder(self, postoffice: str, mailbox: str, name: str) -> FolderInfo: ...
+
+    def list_folders(self, postoffice: str, mailbox: str) -> list[FolderInfo]: ...
+
+    def delete_folder(self, postoffice: str, mailbox: str, name: str) -> int:
+        """Delete a folder and its messages; return how many messages went."""
+
+    def rename_folder(self, postoffice: str, mailbox: str, name: str, new_name: str) -> None:
+        """Rename a folder (and its sub-folders); UIDVALIDITY of the new name changes."""
+
+    def append(self, postoffice: str, mailbox: str, folder: str, data: MessageData,
+               flags: Iterable[str] = (), internal_date: float | None = None) -> AppendResult:
+        """Store a message durably; raises :class:`QuotaExceeded` when it does not fit."""
+
+    def append_async(self, postoffice: str, mailbox: str, folder: str, data: MessageData,
+                     flags: Iterable[str] = (), internal_date: float | None = None,
+                     ) -> Future[AppendResult]:
+        """As :meth:`append`, returning at once (``asyncio.wrap_future`` for asyncio)."""
+
+    def list_messages(self, postoffice: str, mailbox: str, folder: str) -> list[MessageInfo]: ...
+
+    def read(self, postoffice: str, mailbox: str, folder: str, uid: int) -> bytes: ...
+
+    def open(self, postoffice: str, mailbox: str, folder: str, uid: int) -> BinaryIO: ...
+
+    def set_flags(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
+                  flags: Iterable[str], mode: FlagMode = "add") -> int:
+        """Change flags; return the folder's new HIGHESTMODSEQ."""
+
+    def copy(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
+             target: str) -> dict[int, int]:
+        """Copy messages to ``target``; return {old uid: new uid}. Counts against quota."""
+
+    def move(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
+             target: str) -> dict[int, int]:
+        """Move messages to ``target``; return {old uid: new uid}."""
+
+    def expunge(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int]) -> int:
+        """Remove messages; return how many were removed."""
+
+    def delete_older_than(self, postoffice: str, days: float, folder: str | None = None) -> int:
+        """Remove a post office's messages older than ``days`` (optionally one folder)."""
+
+    def remove_mailbox_files(self, postoffice: str, mailbox: str) -> None:
+        """Remove the files of a mailbox whose rows were already deleted."""
+
+    def usage(self, postoffice: str, mailbox: str) -> tuple[int, int]:
+        """(used_bytes, message_count) of a mailbox."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,170 @@
+"""Connector queues: envelopes, bodies, retries, bad mail and quarantine (the contract).
+
+Manual chapter 3 (how messages flow): every connector and service puts messages into
+its *inbound* queue (``SMTP.inbound``, ``SF.inbound`` ...); the MTA is the only thing
+that moves an entry from an inbound queue to a connector's *outgoing* queue
+(``SMTP.outgoing``, ``SF.outgoing``, ``LS.outgoing``); each connector works only its
+own outgoing queue. Messages that cannot be processed go to the bad mail area;
+messages held by antivirus or filters go to quarantine (manual 3.x, 4.x). Retry
+times follow the connector's settings (manual defaults 15/30/60/240 minutes); the
+queue only records ``next_attempt_at``.
+
+A queue entry (envelope + body + state) is the only contract between connectors and
+the MTA. Promises every implementation keeps:
+
+* ``enqueue`` returns only when the body bytes and the entry are durable: an SMTP
+  server may answer 250 as soon as it returns. Concurrent enqueues share one flush
+  and one transaction (group commit).
+* ``claim`` hands an entry to one worker for ``lease_seconds``; an entry whose lease
+  ran out (its worker crashed) can be claimed again, so nothing is lost — delivery is
+  at-least-once, and connectors make delivery idempotent where it matters.
+* ``route`` creates the new entries and removes the old one in one transaction: a
+  crash leaves either the old entry or all the new ones.
+
+Untrusted input: everything in an envelope came from a remote client (sender,
+recipients, HELO, DSN parameters). It is stored as given, after type checks; queue
+names are checked against :data:`QUEUE_NAME`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Literal, Protocol
+
+QUEUE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}\.[a-z][a-z0-9_-]{0,31}")
+STATES = ("ready", "claimed", "failed", "bad", "quarantine")
+AREAS = ("bad", "quarantine")
+
+Body = bytes | Path
+Area = Literal["bad", "quarantine"]
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class QueueError(ValueError):
+    """Refused queue operation; ``field`` names the offending input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def new_tracking_id(now: float | None = None) -> str:
+    """16 characters of Crockford base32: 48 bits of milliseconds, 32 random bits.
+
+    Short enough to read over the phone, unique, and sorted by time of arrival.
+    """
+    millis = int((time.time() if now is None else now) * 1000) & ((1 << 48) - 1)
+    value = (millis << 32) | int.from_bytes(os.urandom(4), "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(75, -1, -5))
+
+
+def check_queue_name(name: str) -> str:
+    if not isinstance(name, str) or not QUEUE_NAME.fullmatch(name):
+        raise QueueError("queue", f"invalid queue name {name!r} (expected e.g. SMTP.inbound)")
+    return name
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Who a message is from and for, as the connector received it."""
+
+    sender: str                       # reverse path; "" for the null sender (bounces)
+    recipients: list[str]             # connector addresses: [SMTP:bob@x], [SF:po/mb]
+    client_ip: str | None = None
+    auth_user: str | None = None
+    tracking_id: str | None = None    # generated at enqueue when absent
+    extra: dict[str, Any] = field(default_factory=dict)   # HELO, DSN parameters, ...
+
+    def check(self) -> Envelope:
+        if not isinstance(self.sender, str):
+            raise QueueError("sender", "must be a string")
+        if not isinstance(self.recipients, list | tuple) or not self.recipients:
+            raise QueueError("recipients", "at least one recipient is required")
+        if not all(isinstance(r, str) and r for r in self.recipients):
+            raise QueueError("recipients", "every recipient must be a non-empty string")
+        if self.tracking_id is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}",
+                                                             self.tracking_id):
+            raise QueueError("tracking_id", f"invalid tracking id {self.tracking_id!r}")
+        if not isinstance(self.extra, dict):
+            raise QueueError("extra", "must be a dictionary")
+        return self
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    id: int
+    queue: str
+    state: str
+    tracking_id: str
+    envelope: Envelope
+    segment: str              # file holding the body, relative to the data directory
+    body_offset: int
+    body_length: int
+    created_at: float
+    next_attempt_at: float
+    attempts: int
+    claimed_by: str | None
+    claim_expires: float | None
+    last_error: str | None
+
+    @property
+    def size(self) -> int:
+        return self.body_length
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue: str
+    state: str
+    count: int
+    bytes: int
+    oldest: float
+
+
+class Queue(Protocol):
+    def enqueue(self, queue: str, envelope: Envelope, body: Body) -> QueueEntry: ...
+
+    def enqueue_async(self, queue: str, envelope: Envelope, body: Body,
+                      ) -> Future[QueueEntry]: ...
+
+    def claim(self, queue: str, worker: str, limit: int = 10,
+              lease_seconds: float = 300.0) -> list[QueueEntry]: ...
+
+    def read_body(self, entry: QueueEntry) -> bytes: ...
+
+    def open_body(self, entry: QueueEntry) -> BinaryIO: ...
+
+    def ack(self, entry_id: int, worker: str | None = None) -> None:
+        """Remove a finished entry; with ``worker``, only if it still holds the claim."""
+
+    def retry(self, entry_id: int, at: float, error: str, worker: str | None = None) -> None:
+        """Back to ready at ``at`` (the connector's retry schedule), noting the error."""
+
+    def fail(self, entry_id: int, error: str, worker: str | None = None) -> None:
+        """Give up (e.g. permanent 5xx): kept as ``failed`` for the NDR and the admin."""
+
+    def move_to(self, entry_id: int, area: Area, reason: str) -> Path:
+        """Copy the body to DIR/badmail or DIR/quarantine; return the .eml path."""
+
+    def requeue(self, entry_id: int, queue: str) -> QueueEntry: ...
+
+    def route(self, entry_id: int, targets: Sequence[tuple[str, Envelope]],
+              ) -> list[QueueEntry]:
+        """Enqueue the targets (sharing the body bytes) and remove the entry, atomically."""
+
+    def get(self, id_or_tracking_id: int | str) -> QueueEntry: ...
+
+    def list(self, queue: str | None = None, state: str | None = None,
+             limit: int | None = None) -> list[QueueEntry]: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...

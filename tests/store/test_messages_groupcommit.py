@@ -1,0 +1,94 @@
+"""The group-commit writer: one flush and one transaction per batch, failures isolated."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from postroom.store.backends.sqlite import db
+from postroom.store.groupcommit import GroupCommitWriter, Operation, WriterClosed
+
+
+class Insert:
+    """Insert one value; values below zero are refused by ``apply``."""
+
+    def __init__(self, value: int, log: list[str]) -> None:
+        self.value, self.log = value, log
+
+    def prepare(self) -> None:
+        if self.value == 13:
+            raise OSError("disk says no")
+        self.log.append(f"prepare {self.value}")
+
+    def apply(self, conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO t VALUES (?)", (self.value,))
+        if self.value < 0:
+            raise ValueError("negative")
+        return self.value * 2
+
+    def committed(self) -> None:
+        self.log.append(f"committed {self.value}")
+
+    def discard(self) -> None:
+        self.log.append(f"discard {self.value}")
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    path = tmp_path / "t.db"
+    conn = db.connect(path)
+    conn.execute("CREATE TABLE t (v INTEGER UNIQUE)")
+    conn.close()
+    return path
+
+
+def values(path: Path) -> list[int]:
+    return sorted(r[0] for r in sqlite3.connect(path).execute("SELECT v FROM t"))
+
+
+def test_one_failing_operation_does_not_fail_its_batch(database: Path) -> None:
+    flushes: list[int] = []
+    log: list[str] = []
+    entered, gate = threading.Event(), threading.Event()
+
+    def flush(ops: Sequence[Operation]) -> None:
+        flushes.append(len(ops))
+        entered.set()
+        gate.wait(5)     # the first flush is slow: the rest pile up into one batch
+
+    writer = GroupCommitWriter("test", lambda: db.connect(database), flush)
+    first = writer.submit(Insert(0, log))
+    assert entered.wait(5)
+    futures = [writer.submit(Insert(v, log)) for v in (1, -2, 3, 13, 1, 4)]
+    gate.set()
+    assert first.result(5) == 0
+    assert [f.exception(5) is None for f in futures] == [True, False, True, False, False, True]
+    assert futures[2].result() == 6 and futures[5].result() == 8
+    assert isinstance(futures[1].exception(), ValueError)       # refused by apply
+    assert isinstance(futures[3].exception(), OSError)          # refused by prepare
+    assert isinstance(futures[4].exception(), sqlite3.IntegrityError)   # duplicate
+    assert values(database) == [0, 1, 3, 4]
+    assert flushes == [1, 5]          # one flush per batch, failed prepares excluded
+    assert writer.stats.batches == 2 and writer.stats.largest_batch == 5
+    assert {"discard -2", "discard 13", "committed 3"} <= set(log)
+    writer.close()
+    with pytest.raises(WriterClosed):
+        writer.submit(Insert(5, log))
+
+
+def test_a_failed_flush_fails_the_whole_batch_and_commits_nothing(database: Path) -> None:
+    log: list[str] = []
+
+    def flush(ops: Sequence[Operation]) -> None:
+        raise OSError("EIO")
+
+    writer = GroupCommitWriter("test", lambda: db.connect(database), flush)
+    future = writer.submit(Insert(7, log))
+    assert isinstance(future.exception(5), OSError)
+    writer.close()
+    assert values(database) == []
+    assert log == ["prepare 7", "discard 7"]
