@@ -98,7 +98,8 @@ class DataDir:
     def check(self) -> None:
         """Refuse a path that is not an initialised Postroom data directory."""
         if not self.root.exists():
-            raise DataDirError(f"{self.root} does not exist; run `postroom --home {self.root} init`")
+            raise DataDirError(
+                f"{self.root} does not exist; run `postroom --home {self.root} init`")
         if not self.is_initialised():
             raise DataDirError(
                 f"{self.root} is not a Postroom data directory (no {MARKER}); "

@@ -38,4 +38,5 @@ class SecretBox:
         try:
             return self._aead.decrypt(nonce, sealed, context.encode()).decode("utf-8")
         except InvalidTag:
-            raise SecretError(f"secret for {context} does not decrypt under this server key") from None
+            raise SecretError(
+                f"secret for {context} does not decrypt under this server key") from None
