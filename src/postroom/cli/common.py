@@ -19,10 +19,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from postroom.auth.policy import PasswordPolicyError
 from postroom.settings.model import OptionError
 from postroom.store import DataDirError, Store
 from postroom.store.backends.sqlite.db import SchemaError
 from postroom.store.datadir import default_home
+from postroom.store.directory import DirectoryError
+from postroom.store.messages import MessageStoreError
+from postroom.store.queue import QueueError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -52,20 +56,8 @@ JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 def error_types() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "bad input or unusable data directory": exit 2, nothing changed."""
-    types: list[type[BaseException]] = [UsageError, OptionError, DataDirError, SchemaError]
-    try:
-        from postroom.store.directory import DirectoryError
-
-        types.append(DirectoryError)
-    except ImportError:  # pragma: no cover - during early development only
-        pass
-    try:
-        from postroom.auth.policy import PasswordPolicyError
-
-        types.append(PasswordPolicyError)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(types)
+    return (UsageError, OptionError, DataDirError, SchemaError, DirectoryError,
+            PasswordPolicyError, MessageStoreError, QueueError)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

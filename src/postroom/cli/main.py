@@ -69,7 +69,8 @@ def serve(
     import logging
 
     from postroom.cli.common import open_store
-    from postroom.services.supervisor import SERVICES, UnknownService, serve as run_services
+    from postroom.services.supervisor import SERVICES, UnknownService
+    from postroom.services.supervisor import serve as run_services
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with open_store() as store:
