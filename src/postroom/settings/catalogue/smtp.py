@@ -58,6 +58,10 @@ OPTIONS = [
     opt("smtp.inbound.max_connections", "int", 500, "6.2.3.3",
         "Maximum number of concurrent connections: Limit of simultaneous inbound sessions.",
         minimum=1, maximum=100_000, unit="connections"),
+    opt("smtp.inbound.max_connections_per_ip", "int", 20, "6.2.3.3",
+        "Maximum concurrent connections from one client IP (privileged and white-listed "
+        "addresses are exempt). Not in the manual; limits one host hogging the service.",
+        minimum=1, maximum=100_000, unit="connections", manual_id=""),
     opt("smtp.inbound.advertised_max_message_size", "int", 52_428_800, "6.2.3.3",
         "Advertised Maximum message size: SIZE value announced to clients and servers; 0 "
         "means no limit.",

@@ -105,4 +105,17 @@ OPTIONS = [
         "variables documented in API guide."),
     opt("smtp.blocked_addresses", "list", [], "6.2.3.11",
         "Blocked addresses: Recipient addresses for which SMTP refuses mail as nonexistent."),
+    # Not in the manual: choices an administrator expects today beside the manual's.
+    opt("smtp.blocked_senders", "list", [], "6.2.3.11",
+        "Envelope senders refused at MAIL FROM (addresses, *@domain or *.domain wildcards); "
+        "the manual's blocked-address list applies to recipients.", manual_id=""),
+    opt("smtp.security.auth_sender_must_use_own_address", "bool", False, "6.2.3.6",
+        "Authenticated users may send only as an address mapped to their own mailbox "
+        "(stricter than the post office rule).", manual_id=""),
+    opt("smtp.security.allow_plaintext_auth_without_tls", "bool", False, "6.2.3.2",
+        "Offer AUTH PLAIN and LOGIN before STARTTLS. Safe default: off (loopback clients "
+        "are always allowed).", manual_id=""),
+    opt("smtp.security.reject_helo_impersonation", "bool", True, "6.2.3.6",
+        "Refuse HELO/EHLO names that claim to be this server, from non-privileged clients.",
+        manual_id=""),
 ]

@@ -1,0 +1,144 @@
+"""Who may connect, and which client addresses are trusted: IP lists (manual 6.2.3.3,
+6.2.3.5, 6.2.3.12, 6.2.3.16 and the v9 country blocking of 2.4).
+
+IP patterns are administrator input, already checked by the settings model: a single
+address, a CIDR range (``10.0.0.0/8``, ``2001:db8::/32``) or a dotted IPv4 wildcard
+(``192.168.*.*``, each ``*`` standing for one whole octet). The client IP comes from
+the socket; IPv4-mapped IPv6 is compared as IPv4 (see :mod:`.session`).
+
+Stages:
+
+* connect: the access control list (deny-listed, or allow-listed only), IPv6 off,
+  country codes (needs ``SessionFacts.country`` from an administrator-supplied
+  database; without it the check does nothing). Refusals answer 554 5.7.1 and drop,
+  as RFC 5321 §3.1 allows instead of the 220 greeting.
+* rcpt: IPs reported as spam sources by webmail users (6.2.3.16) get 550 5.7.1 at
+  RCPT TO, as the manual says; white-listed IPs skip it (the chain sees to that).
+
+Settings read: ``smtp.inbound.access_control_mode``, ``smtp.inbound.access_control_list``,
+``smtp.inbound.allow_ipv6``, ``smtp.country_blocking.country_codes``,
+``smtp.relay.allow_privileged_ips``, ``smtp.relay.privileged_ip_ranges``,
+``smtp.whitelist.*``, ``smtp.outbound_whitelist.*``, ``smtp.ip_blocking.*``.
+
+Known limits: an invalid pattern that reached the store from an older version is
+skipped (it matches nothing) rather than stopping the server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from functools import lru_cache
+
+from postroom.connectors.smtp.policy import verdict as v
+from postroom.connectors.smtp.policy.options import SettingsReader, read
+from postroom.connectors.smtp.policy.session import IPAddress, SessionFacts, client_address
+from postroom.connectors.smtp.policy.verdict import Verdict
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class IpPatterns:
+    """A compiled list of IP patterns: addresses, CIDR ranges and ``a.b.*.*`` wildcards."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.networks: list[Network] = []
+        self.wildcards: list[tuple[str, ...]] = []
+        for raw in patterns:
+            pattern = raw.strip()
+            if "*" in pattern:
+                parts = tuple(pattern.split("."))
+                if len(parts) == 4 and all(p == "*" or (p.isdigit() and int(p) < 256)
+                                           for p in parts):
+                    self.wildcards.append(tuple(p if p == "*" else str(int(p)) for p in parts))
+                continue
+            try:
+                network = ipaddress.ip_network(pattern, strict=False)
+            except ValueError:
+                continue
+            if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
+                mapped = network.network_address.ipv4_mapped
+                if mapped is not None:  # ::ffff:a.b.c.d written by the administrator
+                    network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
+            self.networks.append(network)
+
+    def matches(self, ip: str | IPAddress) -> bool:
+        address = client_address(ip)
+        if any(address in network for network in self.networks
+               if network.version == address.version):
+            return True
+        if address.version == 4 and self.wildcards:
+            octets = str(address).split(".")
+            return any(all(p == "*" or p == o for p, o in zip(w, octets, strict=True))
+                       for w in self.wildcards)
+        return False
+
+
+@lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str, ...]) -> IpPatterns:
+    return IpPatterns(patterns)
+
+
+def ip_in(patterns: Iterable[str], ip: str | IPAddress) -> bool:
+    """Whether ``ip`` matches any of ``patterns`` (compiled lists are cached)."""
+    return _compiled(tuple(patterns)).matches(ip)
+
+
+def is_privileged(settings: SettingsReader, ip: IPAddress) -> bool:
+    """The client may relay without authenticating (6.2.3.5 privileged IP ranges)."""
+    return bool(read(settings, "smtp.relay.allow_privileged_ips")) and ip_in(
+        read(settings, "smtp.relay.privileged_ip_ranges"), ip)
+
+
+def is_whitelisted(settings: SettingsReader, ip: IPAddress) -> bool:
+    """On the SMTP white list or the automatic outbound white list (6.2.3.12).
+
+    A white-listed IP is not checked against DNS blacklists or SPF, is not
+    automatically added to the deny list, and is not refused as spam-reported.
+    """
+    if read(settings, "smtp.whitelist.enabled") and ip_in(
+            read(settings, "smtp.whitelist.addresses"), ip):
+        return True
+    return bool(read(settings, "smtp.outbound_whitelist.enabled")) and ip_in(
+        read(settings, "smtp.outbound_whitelist.addresses"), ip)
+
+
+LOCAL_NETWORKS = IpPatterns([
+    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+    "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10",
+])
+"""RFC 1918, RFC 6598 shared, link-local and unique-local ranges. Not ``is_private``:
+Python counts the documentation ranges (RFC 5737) as private too."""
+
+
+def is_local_network(ip: IPAddress) -> bool:
+    """Loopback, private and link-local addresses: "local IPs" of the PTR check (6.2.3.6)."""
+    return LOCAL_NETWORKS.matches(ip)
+
+
+def check_connect(settings: SettingsReader, session: SessionFacts) -> Verdict | None:
+    """Access control list, IPv6 switch and country blocking, before the greeting."""
+    ip = session.client_ip
+    listed = ip_in(read(settings, "smtp.inbound.access_control_list"), ip)
+    mode = read(settings, "smtp.inbound.access_control_mode")
+    if mode == "allow_listed_only" and not listed:
+        return Verdict.refuse(v.IP_DENIED, "ip-not-allowed", detail=str(ip), drop=True)
+    if mode != "allow_listed_only" and listed:
+        return Verdict.refuse(v.IP_DENIED, "ip-denied", detail=str(ip), drop=True)
+    if ip.version == 6 and not read(settings, "smtp.inbound.allow_ipv6"):
+        return Verdict.refuse(v.IP_DENIED, "ipv6-disabled", detail=str(ip), drop=True)
+    if session.country:
+        blocked = {c.strip().upper() for c in read(settings, "smtp.country_blocking.country_codes")}
+        if session.country.strip().upper() in blocked:
+            return Verdict.refuse(v.IP_DENIED, "country-blocked",
+                                  detail=session.country.upper(), drop=True)
+    return None
+
+
+def check_reported_ip(settings: SettingsReader, session: SessionFacts) -> Verdict | None:
+    """RCPT stage: refuse IPs that webmail users reported as spam sources (6.2.3.16)."""
+    if not read(settings, "smtp.ip_blocking.refuse_reported_ips"):
+        return None
+    if ip_in(read(settings, "smtp.ip_blocking.blocked_addresses"), session.client_ip):
+        return Verdict.refuse(v.REPORTED_IP, "reported-ip", detail=str(session.client_ip))
+    return None
