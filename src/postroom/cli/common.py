@@ -4,6 +4,12 @@ Bad input must change nothing and say which field was wrong, with exit code 2.
 Commands raise :class:`UsageError` (or any ``OptionError`` / ``DirectoryError``
 from the store) and :func:`run` turns it into that message and exit code.
 ``--json`` output is the same records the table shows, for scripts.
+
+Also here: the argument forms every directory command group shares (``NAME@PO``,
+``--option KEY=VALUE`` parsed through the object's option set) and the masking of
+secret options (``dkim.private_key``, ``posting_password`` ...) in what ``show``,
+``list`` and ``--json`` print: a terminal, a log of a script or a pasted support
+question is no place for a private key.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from rich.console import Console
 from rich.table import Table
 
 from postroom.auth.policy import PasswordPolicyError
-from postroom.settings.model import OptionError
+from postroom.cli import users_csv
+from postroom.settings import objects
+from postroom.settings.model import OptionError, OptionSet
 from postroom.store import DataDirError, Store
 from postroom.store.backends.sqlite.db import SchemaError
 from postroom.store.datadir import default_home
@@ -52,6 +60,11 @@ class State:
 state = State()
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
+OptionsOption = typer.Option(None, "--option", "-o", metavar="KEY=VALUE",
+                             help="Set an option on creation (repeatable).")
+ShowSecretsOption = typer.Option(False, "--show-secrets",
+                                 help="Print secret options (keys, passwords) in clear.")
+SECRET_MASK = "********"
 
 
 def error_types() -> tuple[type[BaseException], ...]:
@@ -130,3 +143,49 @@ def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
             raise UsageError(pair, "expected KEY=VALUE")
         result[key.strip()] = value
     return result
+
+
+# --- arguments shared by the directory command groups ---------------------------------------
+
+def guarded(func: Callable[[Any], T]) -> Callable[[Any], T]:
+    """Let the CSV module's and the message store's errors count as bad input (exit 2)."""
+
+    def call(store: Any) -> T:
+        try:
+            return func(store)
+        except (users_csv.RowError, users_csv.CsvFileError, MessageStoreError) as exc:
+            raise UsageError(exc.field, exc.message) from None
+
+    return call
+
+
+def split_login(text: str, field: str = "name") -> tuple[str, str]:
+    """``NAME@PO`` -> (post office, name)."""
+    name, at, postoffice = text.strip().rpartition("@")
+    if not at or not name or not postoffice:
+        raise UsageError(field, f"expected NAME@POSTOFFICE, got {text!r}")
+    return postoffice, name
+
+
+def parse_options(kind: str, pairs: Sequence[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` texts -> typed option values via the object's option set."""
+    option_set = getattr(objects, kind)
+    return {key: option_set.get(key).parse(value)
+            for key, value in parse_assignments(list(pairs or [])).items()}
+
+
+def shown_options(option_set: OptionSet, options: dict[str, Any],
+                  reveal: bool = False) -> dict[str, Any]:
+    """Options for printing: a set secret shows as ``********`` unless ``reveal``.
+
+    An unset secret stays empty, so the administrator still sees whether one is set.
+    """
+    if reveal:
+        return options
+    return {key: SECRET_MASK if (key in option_set and option_set.get(key).secret
+                                 and value not in ("", None)) else value
+            for key, value in options.items()}
+
+
+def done(message: str) -> None:
+    console.print(message, highlight=False, markup=False)

@@ -6,6 +6,9 @@ news@example.com [LS:example/news]``). Options (moderation, subscription
 commands, headers and footers ...) are declared by the LIST option set in
 ``postroom.settings.objects`` and parsed from ``KEY=VALUE`` text through it, so a
 wrong key or type exits 2 naming the option and changes nothing.
+
+``posting_password`` is a secret option: ``show``, ``create --json`` and ``set
+--json`` print it as ``********`` (``show --show-secrets`` prints it in clear).
 """
 
 from __future__ import annotations
@@ -14,20 +17,26 @@ from typing import Any
 
 import typer
 
-from postroom.cli.common import JsonOption, emit, run
-from postroom.cli.directory import (
+from postroom.cli.common import (
+    JsonOption,
     OptionsOption,
+    ShowSecretsOption,
     done,
+    emit,
     parse_options,
+    run,
+    shown_options,
     split_login,
 )
+from postroom.settings import objects
 from postroom.store.addresses import display_address
 from postroom.store.directory import MailList
 
 list_app = typer.Typer(help="Mailing lists (manual 5.7).", no_args_is_help=True)
 
 
-def list_record(store: Any, entry: MailList, detail: bool = False) -> dict[str, Any]:
+def list_record(store: Any, entry: MailList, detail: bool = False,
+                show_secrets: bool = False) -> dict[str, Any]:
     address = f"[LS:{entry.postoffice}/{entry.name}]"
     record: dict[str, Any] = {
         "name": entry.name,
@@ -37,7 +46,7 @@ def list_record(store: Any, entry: MailList, detail: bool = False) -> dict[str, 
                       for a in store.directory.list_addresses(target=address)],
     }
     if detail:
-        record["options"] = entry.options
+        record["options"] = shown_options(objects.LIST, entry.options, show_secrets)
     return record
 
 
@@ -68,9 +77,10 @@ def list_list(postoffice: str, as_json: bool = JsonOption) -> None:
 
 @list_app.command("show")
 def list_show(name: str = typer.Argument(..., metavar="NAME@PO"),
-              as_json: bool = JsonOption) -> None:
+              as_json: bool = JsonOption, show_secrets: bool = ShowSecretsOption) -> None:
     """Show a mailing list and its options."""
-    emit(run(lambda s: list_record(s, s.directory.get_list(*split_login(name)), True)), as_json)
+    emit(run(lambda s: list_record(s, s.directory.get_list(*split_login(name)), True,
+                                   show_secrets)), as_json)
 
 
 @list_app.command("set")

@@ -12,7 +12,16 @@ from pathlib import Path
 import typer
 
 from postroom import __version__
-from postroom.cli import directory, lists, settings, store_admin
+from postroom.cli import (
+    address,
+    domain,
+    group,
+    lists,
+    mailbox,
+    postoffice,
+    settings,
+    store_admin,
+)
 from postroom.cli.common import console, fail, state
 from postroom.store.datadir import DataDirError, default_home
 
@@ -73,15 +82,25 @@ def serve(
     from postroom.services.supervisor import serve as run_services
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        import uvloop
+        loop_factory = uvloop.new_event_loop
+    except ImportError:  # uvloop is optional: the default loop works, 2-4x slower
+        loop_factory = None
     with open_store() as store:
         try:
-            asyncio.run(run_services(store, list(services or [])))
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
+                runner.run(run_services(store, list(services or [])))
         except UnknownService as exc:
             raise fail(str(exc)) from None
     console.print(f"stopped ({len(SERVICES)} services available)")
 
 
-directory.register(app)
+postoffice.register(app)
+domain.register(app)
+mailbox.register(app)
+address.register(app)
+group.register(app)
 lists.register(app)
 settings.register(app)
 store_admin.register(app)

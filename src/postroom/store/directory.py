@@ -1,7 +1,7 @@
 """The directory: post offices, domains, mailboxes, the address map, groups and lists.
 
 Manual chapter 5 (5.3 post offices, 5.4 domains, 5.5 mailboxes, 5.6 groups,
-5.7 lists). This module is the contract; ``backends/sqlite/directory.py`` is the
+5.7 lists). This module is the contract; ``backends/sqlite/directory/`` is the
 embedded implementation. Every method validates its input and raises
 :class:`DirectoryError` naming the field, leaving the store unchanged.
 

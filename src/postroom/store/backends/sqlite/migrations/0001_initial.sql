@@ -33,6 +33,7 @@ CREATE TABLE mailbox (
     id              INTEGER PRIMARY KEY,
     postoffice_id   INTEGER NOT NULL REFERENCES postoffice(id) ON DELETE CASCADE,
     name            TEXT NOT NULL COLLATE NOCASE,
+    type            TEXT NOT NULL DEFAULT 'USER',  -- USER | ADMIN | SYSADMIN (manual 5.5.3)
     password_hash   TEXT,                  -- argon2id
     password_secret BLOB,                  -- AES-GCM under the server key, for CRAM-MD5/APOP
     quota_bytes     INTEGER,               -- NULL: unlimited
