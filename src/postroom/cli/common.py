@@ -14,6 +14,7 @@ question is no place for a private key.
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -189,3 +190,10 @@ def shown_options(option_set: OptionSet, options: dict[str, Any],
 
 def done(message: str) -> None:
     console.print(message, highlight=False, markup=False)
+
+
+def timestamp(stamp: float | None) -> str | None:
+    """A stored Unix time as UTC text an administrator can read (and sort)."""
+    if stamp is None:
+        return None
+    return datetime.datetime.fromtimestamp(stamp, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")

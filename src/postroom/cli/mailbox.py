@@ -28,6 +28,7 @@ from postroom.cli.common import (
     run,
     shown_options,
     split_login,
+    timestamp,
 )
 from postroom.settings import objects
 from postroom.store import addresses
@@ -87,7 +88,7 @@ def mailbox_record(store: Any, box: Mailbox, detail: bool = False) -> dict[str, 
         record["quota_bytes"] = box.quota_bytes
         record["used_bytes"] = box.used_bytes
         record["options"] = shown_options(objects.MAILBOX, box.options)
-        record["created_at"] = box.created_at
+        record["created_at"] = timestamp(box.created_at)
         record["folders"] = [{"name": f.name, "messages": f.messages, "size": f.size}
                              for f in store.messages.list_folders(box.postoffice, box.name)]
     return record

@@ -32,6 +32,7 @@ from postroom.cli.common import (
     parse_options,
     run,
     shown_options,
+    timestamp,
 )
 from postroom.cli.mailbox import mb, quota_bytes
 from postroom.settings import objects
@@ -54,7 +55,7 @@ def postoffice_record(store: Any, po: PostOffice, detail: bool = False) -> dict[
         record["groups"] = len(store.directory.list_groups(po.name))
         record["lists"] = len(store.directory.list_lists(po.name))
         record["options"] = shown_options(objects.POSTOFFICE, po.options)
-        record["created_at"] = po.created_at
+        record["created_at"] = timestamp(po.created_at)
     return record
 
 

@@ -16,12 +16,11 @@ decodes them leniently and prints them without markup interpretation.
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 import typer
 
-from postroom.cli.common import JsonOption, UsageError, console, emit, run
+from postroom.cli.common import JsonOption, UsageError, console, emit, run, timestamp
 from postroom.store.queue import QueueEntry, QueueError
 
 queue_app = typer.Typer(help="Connector queues: what is waiting and why (manual 3).",
@@ -29,12 +28,6 @@ queue_app = typer.Typer(help="Connector queues: what is waiting and why (manual 
 
 COLUMNS = ("id", "tracking_id", "queue", "state", "sender", "recipients", "size",
            "attempts", "next_attempt", "last_error")
-
-
-def _when(stamp: float | None) -> str | None:
-    if stamp is None:
-        return None
-    return datetime.datetime.fromtimestamp(stamp, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def entry_record(entry: QueueEntry) -> dict[str, Any]:
@@ -48,10 +41,10 @@ def entry_record(entry: QueueEntry) -> dict[str, Any]:
         "recipients": list(env.recipients),
         "size": entry.size,
         "attempts": entry.attempts,
-        "created": _when(entry.created_at),
-        "next_attempt": _when(entry.next_attempt_at),
+        "created": timestamp(entry.created_at),
+        "next_attempt": timestamp(entry.next_attempt_at),
         "claimed_by": entry.claimed_by,
-        "claim_expires": _when(entry.claim_expires),
+        "claim_expires": timestamp(entry.claim_expires),
         "last_error": entry.last_error,
         "client_ip": env.client_ip,
         "auth_user": env.auth_user,
@@ -122,7 +115,7 @@ def queue_stats(as_json: bool = JsonOption) -> None:
     if as_json:
         emit(stats, True)
         return
-    rows = [{**r, "oldest": _when(r["oldest"])} for r in stats["queues"]]
+    rows = [{**r, "oldest": timestamp(r["oldest"])} for r in stats["queues"]]
     emit(rows, False, ("queue", "state", "count", "bytes", "oldest"), title="queues")
     console.print(f"segments: {stats['segments']} files, {stats['segment_bytes']} bytes")
 
