@@ -7,8 +7,8 @@ on SIGTERM/SIGINT, and polls the settings generation so that changes made with
 decide what they can apply live; listener addresses need a restart).
 
 Services register themselves in :data:`SERVICES` (name -> factory taking the
-store). The foundation ships no network service yet: SMTP, POP3, IMAP and the web
-server add themselves here as they are built.
+store), imported lazily so that `postroom` starts fast: ``smtp`` so far; POP3, IMAP
+and the web server add themselves the same way as they are built.
 """
 
 from __future__ import annotations
@@ -36,6 +36,15 @@ class Service(Protocol):
 
 
 SERVICES: dict[str, Callable[[Store], Service]] = {}
+
+
+def _smtp(store: Store) -> Service:
+    from postroom.connectors.smtp.service import SmtpService
+
+    return SmtpService(store)
+
+
+SERVICES["smtp"] = _smtp
 
 
 class UnknownService(ValueError):

@@ -62,6 +62,14 @@ OPTIONS = [
         "Maximum concurrent connections from one client IP (privileged and white-listed "
         "addresses are exempt). Not in the manual; limits one host hogging the service.",
         minimum=1, maximum=100_000, unit="connections", manual_id=""),
+    opt("smtp.inbound.command_timeout", "int", 300, "6.2.3.3",
+        "How long the server waits for the next command before closing the connection "
+        "with 421 (RFC 5321 §4.5.3.2.7: at least 5 minutes). Not in the manual.",
+        minimum=10, maximum=3600, unit="seconds", manual_id=""),
+    opt("smtp.inbound.data_timeout", "int", 600, "6.2.3.3",
+        "How long the server waits for more message data during DATA or BDAT before "
+        "closing the connection (RFC 5321 §4.5.3.2.6). Not in the manual.",
+        minimum=10, maximum=3600, unit="seconds", manual_id=""),
     opt("smtp.inbound.advertised_max_message_size", "int", 52_428_800, "6.2.3.3",
         "Advertised Maximum message size: SIZE value announced to clients and servers; 0 "
         "means no limit.",

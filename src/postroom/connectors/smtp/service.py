@@ -1,0 +1,130 @@
+"""The ``smtp`` service of ``postroom serve`` (manual 6.2.3): listeners, drop folder, logs.
+
+Start builds what every session shares (policy, authenticator, TLS context, resolver,
+logs: :class:`~.session.ServerContext`), opens the listeners
+(:func:`.server.listener_specs`) and starts the drop folder scanner
+(:mod:`.pickup`). ``settings_changed`` (called by the supervisor when the settings
+generation moves) applies what can change live: log switches and fields, the DNS
+servers, a replaced certificate, the banner host name; the policy reads its settings
+on every call anyway, and each new session reads limits and timeouts afresh.
+Listener addresses and ports need a restart.
+
+The host name in the banner, EHLO reply and Received header is
+``smtp.general.local_domain_name``, else the certificate's name, else the system's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+
+from postroom.connectors.smtp.auth import Authenticator
+from postroom.connectors.smtp.pickup import DropFolder
+from postroom.connectors.smtp.policy import InboundPolicy
+from postroom.connectors.smtp.server import SmtpListeners, listener_specs
+from postroom.connectors.smtp.session import ServerContext
+from postroom.connectors.smtp.transcript import Transcript
+from postroom.logs import ServiceLogs
+from postroom.net.dns import Resolver
+from postroom.net.tls import ServerTls, TlsError
+from postroom.store import Store
+from postroom.store.datadir import host_name
+
+log = logging.getLogger("postroom.smtp")
+
+
+class SmtpService:
+    """``postroom serve smtp``."""
+
+    name = "smtp"
+
+    def __init__(self, store: Store, *, auth_failure_delay: float = 1.0,
+                 pickup_interval: float = 1.0, pickup_settle: float = 1.0) -> None:
+        self.store = store
+        self.auth_failure_delay = auth_failure_delay
+        self.pickup_interval = pickup_interval
+        self.pickup_settle = pickup_settle
+        self.listeners: SmtpListeners | None = None
+        self.logs: ServiceLogs | None = None
+        self.tls: ServerTls | None = None
+        self.authenticator: Authenticator | None = None
+        self.pickup: DropFolder | None = None
+        self._pickup_task: asyncio.Task[None] | None = None
+        self._resolver: Resolver | None = None
+        self._nameservers: object = None
+        self._hostname = "localhost"
+        self._ids = itertools.count(1)
+
+    # -- shared pieces -------------------------------------------------------------------
+
+    def hostname(self) -> str:
+        return self._hostname
+
+    def _compute_hostname(self) -> str:
+        configured = str(self.store.settings.get("smtp.general.local_domain_name") or "")
+        if configured:
+            return configured
+        return (self.tls.hostname() if self.tls else None) or host_name()
+
+    def resolver(self) -> Resolver:
+        if self._resolver is None:
+            self._nameservers = self.store.settings.get("dns.nameservers")
+            self._resolver = Resolver.from_settings(self.store.settings)
+        return self._resolver
+
+    # -- Service protocol ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        store, settings = self.store, self.store.settings
+        self.logs = ServiceLogs("SMTP", store.home.logs,
+                                w3c_directory=settings.get("smtp.logging.w3c_directory") or None)
+        self.logs.apply_settings(settings, "smtp")
+        try:
+            self.tls = ServerTls(store.home.cert_file, store.home.key_file)
+        except TlsError as exc:
+            log.warning("SMTP without TLS: %s", exc)
+            self.tls = None
+        self._hostname = self._compute_hostname()
+        policy = InboundPolicy(settings, store.directory)
+        self.authenticator = Authenticator(store, failure_delay=self.auth_failure_delay)
+        ctx = ServerContext(store=store, policy=policy, authenticator=self.authenticator,
+                            logs=self.logs, tls=self.tls, resolver=self.resolver,
+                            hostname=self.hostname, connection_ids=lambda: next(self._ids))
+        self.listeners = SmtpListeners(ctx)
+        await self.listeners.start(listener_specs(settings))
+        for kind, port in self.listeners.bound().items():
+            log.info("smtp %s listener on port %d", kind, port)
+        self.pickup = DropFolder(store, policy, Transcript(self.logs, 0, "127.0.0.1", "", 0),
+                                 self.hostname, interval=self.pickup_interval,
+                                 settle=self.pickup_settle)
+        self._pickup_task = asyncio.get_running_loop().create_task(self.pickup.run())
+
+    async def stop(self) -> None:
+        if self._pickup_task is not None:
+            self._pickup_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pickup_task
+            self._pickup_task = None
+        if self.listeners is not None:
+            await self.listeners.stop()
+            self.listeners = None
+        if self.authenticator is not None:
+            self.authenticator.close()
+        if self.logs is not None:
+            self.logs.close()
+
+    def settings_changed(self) -> None:
+        settings = self.store.settings
+        if self.logs is not None:
+            self.logs.apply_settings(settings, "smtp")
+        if self.tls is not None:
+            self.tls.reload_if_changed()
+        if settings.get("dns.nameservers") != self._nameservers:
+            self._resolver = None
+        self._hostname = self._compute_hostname()
+
+    def ports(self) -> dict[str, int]:
+        """Listener kind (``mx``, ``submission``, ``smtps``) -> bound port."""
+        return self.listeners.bound() if self.listeners else {}
