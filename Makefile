@@ -5,7 +5,7 @@ HOME_DIR ?= $(or $(POSTROOM_HOME),./postroom-data)
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: venv run test lint bench clean
+.PHONY: venv run test lint bench bench-smtp clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,11 @@ lint: venv
 
 bench: venv
 	$(BIN)/python bench/store_append.py
+
+# SMTP accept rate against a private Postfix, and memory while a 50 MB message arrives
+# (needs root; installs Debian's postfix package for smtp-source when missing).
+bench-smtp: venv
+	$(BIN)/python bench/smtp_accept.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache

@@ -32,6 +32,7 @@ line of exactly ten columns.  A caller in the middle of a SASL exchange passes
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
 
 from postroom.logs.files import DailyLogFile, ServiceLog, one_line
@@ -60,9 +61,23 @@ class Direction(enum.StrEnum):
     OUT = "OU"
 
 
+_stamp: tuple[datetime | None, str] = (None, "")
+
+
 def format_timestamp(when: datetime) -> str:
     """The manual's log time stamp, ``MM/DD/YY HH:MM:SS`` (as in its 9.3 banner)."""
-    return when.strftime("%m/%d/%y %H:%M:%S")
+    global _stamp
+    cached = _stamp
+    if cached[0] is when:
+        return cached[1]
+    text = when.strftime("%m/%d/%y %H:%M:%S")
+    _stamp = (when, text)
+    return text
+
+
+# Control characters other than the column separator, and the backslash: a line
+# without any of them needs no escaping (see ``one_line``).
+_NEEDS_ESCAPE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\\]")
 
 
 class ActivityLog(ServiceLog):
@@ -89,8 +104,31 @@ class ActivityLog(ServiceLog):
         secret: bool = False,
     ) -> None:
         """Append one record; does nothing while the log is disabled."""
+        record = self.record(connection_id=connection_id, remote_ip=remote_ip, command=command,
+                             parameters=parameters, response=response, bytes_sent=bytes_sent,
+                             bytes_received=bytes_received, message_id=message_id,
+                             direction=direction, secret=secret)
+        if record is not None:
+            self.write_record(record)
+
+    def record(
+        self,
+        *,
+        connection_id: int | str,
+        remote_ip: str,
+        command: str,
+        parameters: str = "",
+        response: str = "",
+        bytes_sent: int = 0,
+        bytes_received: int = 0,
+        message_id: str = "",
+        direction: Direction = Direction.IN,
+        secret: bool = False,
+    ) -> tuple[datetime, str] | None:
+        """``(time, line)`` of one record as :meth:`write` would append it (for a
+        :class:`~postroom.logs.files.LogBuffer`); None while the log is disabled."""
         if not self._enabled:
-            return
+            return None
         when = self.clock()
         shown = MASK if secret and parameters else mask_arguments(command, parameters)
         if secret and not parameters and command:
@@ -107,4 +145,7 @@ class ActivityLog(ServiceLog):
             str(int(bytes_sent)),
             str(int(bytes_received)),
         )
-        self._file.write(when, "\t".join(one_line(field) for field in fields) + "\n")
+        line = "\t".join(fields)
+        if line.count("\t") != len(fields) - 1 or _NEEDS_ESCAPE.search(line):
+            line = "\t".join(one_line(field) for field in fields)
+        return when, line + "\n"

@@ -54,8 +54,23 @@ class DebugLog(ServiceLog):
         With ``masker`` the text is a transcript line of one session, and
         ``from_client`` says who sent it.
         """
+        record = self.record(text, connection_id=connection_id, masker=masker,
+                             from_client=from_client)
+        if record is not None:
+            self.write_record(record)
+
+    def record(
+        self,
+        text: str,
+        *,
+        connection_id: int | str | None = None,
+        masker: SecretMasker | None = None,
+        from_client: bool = True,
+    ) -> tuple[datetime, str] | None:
+        """``(time, lines)`` :meth:`write` would append (for a
+        :class:`~postroom.logs.files.LogBuffer`); None while the log is disabled."""
         if not self._enabled:
-            return
+            return None
         when = self.clock()
         prefix = f"{format_timestamp(when)}\t{'-' if connection_id is None else connection_id}\t"
         lines = text.splitlines() or [""]
@@ -66,7 +81,7 @@ class DebugLog(ServiceLog):
             else:
                 line = mask_secrets(line)
             out.append(prefix + one_line(line) + "\n")
-        self._file.write(when, "".join(out))
+        return when, "".join(out)
 
     @staticmethod
     def session_masker() -> SecretMasker:

@@ -16,9 +16,15 @@ Why this shape:
   inode lock).  A short write (disk full) is finished with further writes
   under this process's lock; other processes may then interleave, which is the
   accepted cost of not locking every line.
-* Logs are not mail: a line goes to the page cache at once (no user-space
-  buffer, so a crash of the process loses nothing already logged) but is never
-  fsynced.  A power cut may lose the last seconds of log.
+* Logs are not mail: a line is never fsynced (a power cut may lose the last
+  seconds of log).  ``write`` hands it to the page cache at once; a busy writer
+  (an SMTP session logs every command) may instead collect its lines in a
+  :class:`LogBuffer` and write them with one ``write()`` per batch: fewer system
+  calls, at the price of losing the unwritten lines (at most a second's worth)
+  if the process dies.
+* Time stamps have a resolution of one second, so :func:`local_clock` hands out
+  the same ``datetime`` for a whole second and the formatters cache their text
+  for it (the file name, the activity stamp, the W3C date and time).
 * A file that needs a header (W3C directives) is created complete: the header is
   written to a private temporary file that is then hard-linked into place, so
   no other process can ever append a record before the header.
@@ -36,6 +42,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +50,7 @@ from pathlib import Path
 __all__ = [
     "Clock",
     "DailyLogFile",
+    "LogBuffer",
     "LogNameError",
     "ServiceLog",
     "check_service_name",
@@ -92,6 +100,18 @@ def one_line(text: str) -> str:
     return re.sub(r"[\x00-\x1f\x7f\\]", escape, text)
 
 
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+# Fork detection without a getpid() system call per line.
+os.register_at_fork(after_in_child=_forked)
+
+
 class DailyLogFile:
     """One log stream split into dated files in ``directory``.
 
@@ -113,7 +133,8 @@ class DailyLogFile:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._name: str | None = None
-        self._pid = os.getpid()
+        self._pid = _pid
+        self._named: tuple[datetime | None, str] = (None, "")  # last name_for(), by identity
 
     @property
     def current_path(self) -> Path | None:
@@ -123,14 +144,27 @@ class DailyLogFile:
     def path_for(self, when: datetime) -> Path:
         return self.directory / self._name_for(when)
 
+    def name_for(self, when: datetime) -> str:
+        """The file name for ``when`` (cached for the last ``datetime`` object seen)."""
+        named = self._named
+        if named[0] is when:
+            return named[1]
+        name = self._name_for(when)
+        self._named = (when, name)
+        return name
+
+    def forget_name(self) -> None:
+        """The naming rule changed (W3C rollover): compute names afresh."""
+        self._named = (None, "")
+
     def write(self, when: datetime, text: str) -> None:
         data = text.encode("utf-8", "surrogateescape")
-        name = self._name_for(when)
+        name = self.name_for(when)
         with self._lock:
-            if self._pid != os.getpid():  # forked: the descriptor is shared, reopen ours
+            if self._pid != _pid:  # forked: the descriptor is shared, reopen ours
                 self._fd = None
                 self._name = None
-                self._pid = os.getpid()
+                self._pid = _pid
             if self._fd is None or name != self._name:
                 self._switch(name, when)
             assert self._fd is not None
@@ -141,7 +175,7 @@ class DailyLogFile:
 
     def close(self) -> None:
         with self._lock:
-            if self._fd is not None and self._pid == os.getpid():
+            if self._fd is not None and self._pid == _pid:
                 os.close(self._fd)
             self._fd = None
             self._name = None
@@ -181,9 +215,58 @@ class DailyLogFile:
 Clock = Callable[[], datetime]
 
 
+_now: tuple[int, datetime | None] = (-1, None)
+
+
 def local_clock() -> datetime:
-    """The default clock: local time with its UTC offset (files roll at local midnight)."""
-    return datetime.now().astimezone()
+    """The default clock: local time with its UTC offset (files roll at local midnight).
+
+    Whole seconds (what the logs show); the same object for the whole second, so
+    the formatters' per-``datetime`` caches hit.
+    """
+    global _now
+    second = int(time.time())
+    cached = _now
+    if cached[0] == second and cached[1] is not None:
+        return cached[1]
+    when = datetime.fromtimestamp(second).astimezone()
+    _now = (second, when)
+    return when
+
+
+class LogBuffer:
+    """Lines of one log collected now and written later, one ``write()`` per flush.
+
+    ``add(when, text)`` keeps a formatted record (see ``ActivityLog.format`` ...);
+    ``flush()`` appends everything collected to the file(s) the lines' times belong
+    to (a batch that spans midnight goes to both days' files). Not thread-safe: one
+    owner (a session) adds and flushes.
+    """
+
+    __slots__ = ("_file", "_name", "_parts", "_when")
+
+    def __init__(self, log: ServiceLog) -> None:
+        self._file = log._file
+        self._parts: list[str] = []
+        self._when: datetime | None = None
+        self._name = ""
+
+    def __bool__(self) -> bool:
+        return bool(self._parts)
+
+    def add(self, when: datetime, text: str) -> None:
+        if when is not self._when:
+            name = self._file.name_for(when)
+            if self._parts and name != self._name:
+                self.flush()
+            self._when, self._name = when, name
+        self._parts.append(text)
+
+    def flush(self) -> None:
+        if self._parts and self._when is not None:
+            text = "".join(self._parts)
+            self._parts.clear()
+            self._file.write(self._when, text)
 
 
 class ServiceLog:
@@ -223,6 +306,10 @@ class ServiceLog:
     def path_for(self, when: datetime) -> Path:
         """The file a record written at ``when`` goes to."""
         return self._file.path_for(when)
+
+    def write_record(self, record: tuple[datetime, str]) -> None:
+        """Append a ``(time, text)`` made by the log's ``record`` method now."""
+        self._file.write(*record)
 
     def close(self) -> None:
         self._file.close()

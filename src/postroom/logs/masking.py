@@ -66,6 +66,7 @@ _LOGIN = re.compile(
     re.IGNORECASE,
 )
 _LOGIN_START = re.compile(_PREFIX + _REQUIRED_TAG + r"LOGIN\s", re.IGNORECASE)
+_KEYWORD = re.compile(r"AUTH|PASS|APOP|LOGIN", re.IGNORECASE)
 _CONTINUATION = re.compile(r"^\s*(?:[<>=-]{1,3}|[A-Za-z]{1,6}:)?\s*(?:334(?:[ -]|$)|\+(?:\s|$))")
 
 
@@ -85,6 +86,8 @@ def mask_secrets(line: str) -> str:
     One line at a time, no memory: SASL responses sent on their own lines
     need :class:`SecretMasker`.
     """
+    if not _KEYWORD.search(line):   # every pattern below needs one of these words
+        return line
     match = _SASL.match(line)
     if match:
         return line[: match.start("secret")] + MASK

@@ -161,7 +161,9 @@ class W3CEntry:
 
 
 def _w3c_value(value: object) -> str:
-    text = "" if value is None else str(value)
+    if value is None:
+        return "-"
+    text = value if type(value) is str else str(value)
     if not text:
         return "-"
     return one_line(text).replace(" ", "+")
@@ -184,6 +186,7 @@ class W3CLog(ServiceLog):
         self._rollover = self._parse_rollover(rollover)
         self._fields_changed = False
         self._computer = socket.gethostname()
+        self._stamps: tuple[datetime | None, tuple[str, str]] = (None, ("", ""))
         super().__init__(service, directory, enabled=enabled, clock=clock)
 
     @staticmethod
@@ -215,6 +218,7 @@ class W3CLog(ServiceLog):
     @rollover.setter
     def rollover(self, value: W3CRollover | str) -> None:
         self._rollover = self._parse_rollover(value)
+        self._file.forget_name()
 
     def file_name(self, when: datetime) -> str:
         return self._rollover.file_name(when.astimezone(UTC))
@@ -227,15 +231,24 @@ class W3CLog(ServiceLog):
     def _header(self, when: datetime) -> str:
         return f"#Software: Postroom {__version__}\n#Version: 1.0\n" + self._directives(when)
 
+    def _stamp(self, when: datetime) -> tuple[str, str]:
+        """(date, time) of ``when`` in UTC, cached for the last ``datetime`` seen."""
+        cached = self._stamps
+        if cached[0] is when:
+            return cached[1]
+        utc = when.astimezone(UTC)
+        stamp = (f"{utc:%Y-%m-%d}", f"{utc:%H:%M:%S}")
+        self._stamps = (when, stamp)
+        return stamp
+
     def format(self, entry: W3CEntry, when: datetime) -> str:
         """The line ``entry`` becomes at ``when`` (without newline)."""
-        utc = when.astimezone(UTC)
         values: list[str] = []
         for name in self._fields:
             if name == "date":
-                values.append(f"{utc:%Y-%m-%d}")
+                values.append(self._stamp(when)[0])
             elif name == "time":
-                values.append(f"{utc:%H:%M:%S}")
+                values.append(self._stamp(when)[1])
             elif name == "s-sitename":
                 values.append(self.service)
             elif name == "s-computername":
@@ -248,12 +261,19 @@ class W3CLog(ServiceLog):
 
     def write(self, entry: W3CEntry) -> None:
         """Append one line; does nothing while the log is disabled."""
+        record = self.record(entry)
+        if record is not None:
+            self.write_record(record)
+
+    def record(self, entry: W3CEntry) -> tuple[datetime, str] | None:
+        """``(time, text)`` :meth:`write` would append (for a
+        :class:`~postroom.logs.files.LogBuffer`); None while the log is disabled."""
         if not self._enabled:
-            return
+            return None
         when = self.clock()
         line = self.format(entry, when) + "\n"
         if self._fields_changed:
             self._fields_changed = False
             if self.path_for(when).exists():
                 line = self._directives(when) + line
-        self._file.write(when, line)
+        return when, line

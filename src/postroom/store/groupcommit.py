@@ -24,6 +24,17 @@ Operations implement :class:`Operation`:
 * ``committed()`` after the commit (e.g. unlink files the change made unreferenced);
 * ``discard()``   after a failure: remove files ``prepare`` (or the caller) wrote.
 
+Operations of one class may also offer ``apply_batch(conn, ops) -> results`` (a
+static method): several operations in ONE statement, all or nothing (enqueue: one
+multi-row INSERT). The writer uses it for runs of up to :data:`BATCH_STATEMENT_ROWS`
+consecutive operations of that class; if it refuses (a constraint, bad input), those
+operations are applied one by one so that only the offending one fails.
+
+An operation whose ``apply`` runs exactly one SQL statement, with nothing after it
+that can fail, may say so with a true ``single_statement`` attribute: SQLite undoes
+a failed statement by itself, so it runs without a savepoint (two statements fewer
+per operation: enqueue is one INSERT).
+
 The flush itself is supplied by the owner (``syncfs`` of the message filesystem, or
 ``fdatasync`` of a queue segment) and receives the prepared operations.
 
@@ -47,6 +58,7 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH = 512
+BATCH_STATEMENT_ROWS = 200
 
 
 class Operation(Protocol):
@@ -207,23 +219,37 @@ class GroupCommitWriter:
         outcomes: list[tuple[Operation, Future[Any], Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for op, fut in ready:
-                conn.execute("SAVEPOINT op")
+            one_by_one_until = 0
+            for index, (op, fut) in enumerate(ready):
+                if index < len(outcomes):
+                    continue      # applied with the operations before it (apply_batch)
+                if index >= one_by_one_until:
+                    applied = self._apply_run(conn, ready, index)
+                    if applied:
+                        outcomes.extend(applied)
+                        continue
+                    one_by_one_until = index + BATCH_STATEMENT_ROWS
+                savepoint = not getattr(op, "single_statement", False)
+                if savepoint:
+                    conn.execute("SAVEPOINT op")
                 try:
                     result = op.apply(conn)
                 except sqlite3.DatabaseError as exc:
                     if not isinstance(exc, sqlite3.IntegrityError):
                         raise     # I/O error, corruption, lock timeout: the batch fails
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
+                    if savepoint:
+                        conn.execute("ROLLBACK TO op")
+                        conn.execute("RELEASE op")
                     outcomes.append((op, fut, None, exc))
                     continue
                 except Exception as exc:   # the operation's own refusal (quota ...)
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
+                    if savepoint:
+                        conn.execute("ROLLBACK TO op")
+                        conn.execute("RELEASE op")
                     outcomes.append((op, fut, None, exc))
                     continue
-                conn.execute("RELEASE op")
+                if savepoint:
+                    conn.execute("RELEASE op")
                 outcomes.append((op, fut, result, None))
             conn.execute("COMMIT")
         except Exception as exc:
@@ -243,6 +269,32 @@ class GroupCommitWriter:
             else:
                 op.discard()
                 fut.set_exception(error)
+
+    @staticmethod
+    def _apply_run(conn: sqlite3.Connection, ready: Batch, start: int,
+                   ) -> list[tuple[Operation, Future[Any], Any, BaseException | None]]:
+        """Apply the run of same-class operations at ``start`` with their ``apply_batch``;
+        [] when there is no such run or the statement refused (then: one by one)."""
+        kind = type(ready[start][0])
+        apply_batch = getattr(kind, "apply_batch", None)
+        if apply_batch is None:
+            return []
+        end = start + 1
+        limit = min(len(ready), start + BATCH_STATEMENT_ROWS)
+        while end < limit and type(ready[end][0]) is kind:
+            end += 1
+        if end - start < 2:
+            return []
+        run = ready[start:end]
+        try:
+            results = apply_batch(conn, [op for op, _ in run])
+        except sqlite3.DatabaseError as exc:
+            if not isinstance(exc, sqlite3.IntegrityError):
+                raise     # I/O error, corruption, lock timeout: the batch fails
+            return []
+        except Exception:
+            return []
+        return [(op, fut, result, None) for (op, fut), result in zip(run, results, strict=True)]
 
     def _fail_all(self, ready: Batch, exc: BaseException) -> None:
         for op, fut in ready:

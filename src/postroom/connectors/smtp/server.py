@@ -54,12 +54,15 @@ class Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
         self._write_paused = False
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self.transport is None:
             self.transport = transport  # type: ignore[assignment]  # uvloop: not a subclass
+            # Kept: get_running_loop() costs a getpid() system call on every call.
+            self.loop = asyncio.get_running_loop()
             try:
                 self._on_made(self)
             except Exception:
@@ -119,11 +122,14 @@ class Connection(asyncio.Protocol):
     async def read(self, timeout: float) -> bytes:
         """Buffered bytes, waiting up to ``timeout`` seconds; ``b""`` at end of stream."""
         if not self._chunks and not self._eof:
-            self._waiter = asyncio.get_running_loop().create_future()
+            # A bare timer rather than ``asyncio.timeout``: this runs for every command.
+            loop = self.loop or asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(timeout, _expire, waiter)
             try:
-                async with asyncio.timeout(timeout):
-                    await self._waiter
+                await waiter
             finally:
+                timer.cancel()
                 self._waiter = None
         if not self._chunks:
             return b""
@@ -165,6 +171,11 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 def _host_port(address: object) -> tuple[str, int]:
@@ -238,7 +249,7 @@ class SmtpListeners:
         session = SmtpSession(self.ctx, conn, listener=spec.kind, client_ip=client_ip,
                               server_ip=server_ip, server_port=server_port,
                               tls=conn.tls_description() if spec.implicit_tls else None)
-        task = asyncio.get_running_loop().create_task(session.run())
+        task = (conn.loop or asyncio.get_running_loop()).create_task(session.run())
         self.sessions[task] = session
         task.add_done_callback(lambda done: self.sessions.pop(done, None))
 

@@ -9,6 +9,10 @@ servers, a replaced certificate, the banner host name; the policy reads its sett
 on every call anyway, and each new session reads limits and timeouts afresh.
 Listener addresses and ports need a restart.
 
+Start also removes the spool files (``DIR/tmp/smtp-<pid>-*``) of SMTP processes that
+no longer run: a killed server leaves the bodies it was receiving there, and none of
+them was ever answered 250 (a queued message lives in the queue, not in the spool).
+
 The host name in the banner, EHLO reply and Received header is
 ``smtp.general.local_domain_name``, else the certificate's name, else the system's.
 """
@@ -19,12 +23,15 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
+import re
+from pathlib import Path
 
 from postroom.connectors.smtp.auth import Authenticator
 from postroom.connectors.smtp.pickup import DropFolder
 from postroom.connectors.smtp.policy import InboundPolicy
 from postroom.connectors.smtp.server import SmtpListeners, listener_specs
-from postroom.connectors.smtp.session import ServerContext
+from postroom.connectors.smtp.session import ServerContext, TransactionDirectory
 from postroom.connectors.smtp.transcript import Transcript
 from postroom.logs import ServiceLogs
 from postroom.net.dns import Resolver
@@ -87,7 +94,10 @@ class SmtpService:
             log.warning("SMTP without TLS: %s", exc)
             self.tls = None
         self._hostname = self._compute_hostname()
-        policy = InboundPolicy(settings, store.directory)
+        removed = remove_dead_spool_files(store.home.tmp)
+        if removed:
+            log.info("removed %d spool file(s) of SMTP processes that no longer run", removed)
+        policy = InboundPolicy(settings, TransactionDirectory(store.directory))
         self.authenticator = Authenticator(store, failure_delay=self.auth_failure_delay)
         ctx = ServerContext(store=store, policy=policy, authenticator=self.authenticator,
                             logs=self.logs, tls=self.tls, resolver=self.resolver,
@@ -128,3 +138,35 @@ class SmtpService:
     def ports(self) -> dict[str, int]:
         """Listener kind (``mx``, ``submission``, ``smtps``) -> bound port."""
         return self.listeners.bound() if self.listeners else {}
+
+
+SPOOL_FILE = re.compile(r"smtp-(\d+)-[0-9a-f]+\.(?:eml|new)")
+
+
+def remove_dead_spool_files(tmp_dir: Path) -> int:
+    """Delete the spool files (see :mod:`.spool`) whose process is gone; returns how many."""
+    removed = 0
+    try:
+        entries = list(os.scandir(tmp_dir))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        match = SPOOL_FILE.fullmatch(entry.name)
+        if match is None or _running(int(match.group(1))):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(entry.path)
+            removed += 1
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

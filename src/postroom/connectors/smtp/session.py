@@ -31,9 +31,13 @@ Untrusted input: everything the client sends (parsed by the core) and the DNS an
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -61,6 +65,7 @@ from postroom.connectors.smtp.spool import Spool, received_header, received_prot
 from postroom.connectors.smtp.transcript import Transcript
 from postroom.net import dns
 from postroom.net.tls import ServerTls
+from postroom.store.directory import Directory, DirectoryError
 from postroom.store.queue import Envelope, new_tracking_id
 
 if TYPE_CHECKING:
@@ -85,6 +90,114 @@ class Stream(Protocol):
     def close(self) -> None: ...
 
 
+_LOOKUPS: contextvars.ContextVar[dict[tuple[str, str], Any] | None] = \
+    contextvars.ContextVar("smtp_directory_lookups", default=None)
+
+
+class TransactionDirectory:
+    """The directory as the policy sees it: ``get_domain`` and ``resolve`` answered
+    once per mail transaction.
+
+    A message asks for the same few rows several times (the recipient's domain for
+    the locality check and again for the domain blacklist, the sender's domain ...),
+    and every SQLite read costs tens of microseconds under load (the queue writer's
+    commits invalidate the connection's page cache). Inside a session the answers
+    (found or not) are kept from MAIL FROM to the end of that transaction, so a
+    directory change applies from the next transaction on; outside a session (drop
+    folder) every call goes to the store. Everything else passes through.
+    """
+
+    def __init__(self, directory: Directory) -> None:
+        self._directory = directory
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._directory, name)
+
+    @staticmethod
+    def new_transaction() -> None:
+        """Forget the answers: called by the session at each MAIL FROM."""
+        _LOOKUPS.set({})
+
+    def get_domain(self, name: str) -> Any:
+        return self._remember("get_domain", name)
+
+    def resolve(self, address: str) -> Any:
+        return self._remember("resolve", address)
+
+    def _remember(self, method: str, key: str) -> Any:
+        lookups = _LOOKUPS.get()
+        if lookups is None:
+            return getattr(self._directory, method)(key)
+        found = lookups.get((method, key), _MISSING)
+        if found is _MISSING:
+            try:
+                found = getattr(self._directory, method)(key)
+            except DirectoryError as exc:
+                found = _Refused(exc)
+            lookups[(method, key)] = found
+        if isinstance(found, _Refused):
+            raise found.error
+        return found
+
+
+class _Refused:
+    __slots__ = ("error",)
+
+    def __init__(self, error: DirectoryError) -> None:
+        self.error = error
+
+
+_MISSING = object()
+
+
+class Completions:
+    """Queue-writer futures handed back to the event loop in bulk.
+
+    ``asyncio.wrap_future`` costs one ``call_soon_threadsafe`` (a wake-up of the loop)
+    per message; the group-commit writer completes a whole batch at once, so here
+    the first completion of a batch schedules one callback that resolves every
+    waiting session. Cancelling the waiter cancels the writer's future (a message
+    not yet taken by the writer is then never queued), as ``wrap_future`` does.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._done: list[tuple[Future[Any], asyncio.Future[Any]]] = []
+        self._lock = threading.Lock()
+
+    async def wait(self, future: Future[Any]) -> Any:
+        waiter = self.loop.create_future()
+        future.add_done_callback(lambda done: self._completed(done, waiter))
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+
+    def _completed(self, future: Future[Any], waiter: asyncio.Future[Any]) -> None:
+        with self._lock:   # any thread: the writer's, or ours if already done
+            self._done.append((future, waiter))
+            first = len(self._done) == 1
+        if first:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                self.loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            done, self._done = self._done, []
+        for future, waiter in done:
+            if waiter.done():
+                continue
+            if future.cancelled():
+                waiter.cancel()
+                continue
+            error = future.exception()
+            if error is not None:
+                waiter.set_exception(error)
+            else:
+                waiter.set_result(future.result())
+
+
 @dataclass
 class ServerContext:
     """What every session of one service shares."""
@@ -98,6 +211,14 @@ class ServerContext:
     hostname: Callable[[], str]
     connection_ids: Callable[[], int]
     handshake_timeout: float = 30.0
+    _completions: Completions | None = None
+
+    def completions(self) -> Completions:
+        """The bulk completer of the running loop (made on first use)."""
+        completions = self._completions
+        if completions is None or not completions.loop.is_running():
+            completions = self._completions = Completions(asyncio.get_running_loop())
+        return completions
 
 
 @dataclass
@@ -133,7 +254,8 @@ class SmtpSession:
         self.tls_info = tls
         self.hostname = ctx.hostname()
         self.log = Transcript(ctx.logs, ctx.connection_ids(), str(self.facts.client_ip),
-                              server_ip, server_port)
+                              server_ip, server_port, buffered=True,
+                              loop=getattr(stream, "loop", None))
         self.proto = self._protocol(tls is not None)
         self.identity: Identity | None = None
         self.transaction: _Transaction | None = None
@@ -188,6 +310,11 @@ class SmtpSession:
         except (ConnectionError, TimeoutError) as exc:
             self.log.note(f"connection lost: {exc.__class__.__name__}")
         finally:
+            # The logs first: a client that saw our last reply finds its lines written.
+            try:
+                self.log.flush()
+            except OSError as exc:
+                log.warning("cannot write the SMTP logs: %s", exc)
             await self._flush(final=True)
             self._abort_transaction()
             self.stream.close()
@@ -356,6 +483,7 @@ class SmtpSession:
 
     async def _mail(self, event: ev.MailFrom) -> tuple[wire.Reply, Verdict | None]:
         policy, facts = self.ctx.policy, self.facts
+        TransactionDirectory.new_transaction()
         if facts.ptr_names is None and policy.wants_ptr_lookup(facts):
             await self._lookup_ptr()
         resolves: bool | None = None
@@ -487,7 +615,7 @@ class SmtpSession:
             self.busy = True
             try:
                 future = self.ctx.store.queue.enqueue_async(INBOUND_QUEUE, envelope, body)
-                entry = await asyncio.wrap_future(future)
+                entry = await self.ctx.completions().wait(future)
             except Exception as exc:
                 log.exception("enqueue failed")
                 self.log.note(f"enqueue failed: {exc}")

@@ -77,7 +77,14 @@ class Domains(DirectoryRows):
             return self._domain(row, po["name"])
 
     def get_domain(self, name: str) -> Domain:
-        return self._domain(domain_row(self._conn, name))
+        # One query with the post office's name (SMTP asks this for every recipient).
+        row = self._conn.execute(
+            "SELECT d.*, p.name AS po_name FROM domain d JOIN postoffice p "
+            "ON p.id = d.postoffice_id WHERE d.name = ?",
+            (ascii_domain(name, "domain"),)).fetchone()
+        if row is None:
+            raise DirectoryError("domain", f"no domain named {name!r}")   # as domain_row
+        return self._domain(row, row["po_name"])
 
     def list_domains(self, postoffice: str | None = None) -> list[Domain]:
         conn = self._conn
