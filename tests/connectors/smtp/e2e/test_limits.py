@@ -22,46 +22,9 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.connectors.smtp.e2e.conftest import SmtpServer
+from tests.connectors.smtp.e2e.rawclient import RawClient
 
-
-class Client:
-    """A raw SMTP client, optionally from a given loopback address."""
-
-    def __init__(self, host: str, port: int, source: str | None = None,
-                 timeout: float = 10) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        if source is not None:
-            self.sock.bind((source, 0))
-        self.sock.connect((host, port))
-        self.buf = b""
-
-    def reply(self) -> bytes:
-        lines: list[bytes] = []
-        while True:
-            while b"\r\n" not in self.buf:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise ConnectionError(f"closed after {lines!r}")
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            lines.append(line)
-            if line[3:4] != b"-":
-                return b"\r\n".join(lines)
-
-    def command(self, text: str) -> bytes:
-        self.sock.sendall(text.encode() + b"\r\n")
-        return self.reply()
-
-    def closed_by_server(self) -> bool:
-        try:
-            return self.sock.recv(1) == b""
-        except ConnectionResetError:
-            return True
-
-    def close(self) -> None:
-        self.sock.close()
+Client = RawClient
 
 
 @contextlib.contextmanager

@@ -15,11 +15,10 @@ the relay rules at work and not a server that refuses everything.
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from tests.connectors.smtp.e2e.conftest import SmtpServer
+from tests.connectors.smtp.e2e.rawclient import RawClient
 
 CLIENT_IP = "127.0.0.2"
 
@@ -61,36 +60,9 @@ TRICKS: list[tuple[str, str]] = [
 ]
 
 
-class Client:
-    """A raw SMTP client whose socket is bound to ``source`` before connecting."""
-
-    def __init__(self, server: SmtpServer, source: str = CLIENT_IP) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.settimeout(10)
-        self.sock.bind((source, 0))
-        self.sock.connect((server.host, server.port))
-        self.buf = b""
-
-    def reply(self) -> bytes:
-        """The next complete reply; multi-line replies joined with CRLF."""
-        lines: list[bytes] = []
-        while True:
-            while b"\r\n" not in self.buf:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise ConnectionError(f"closed after {lines!r}")
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            lines.append(line)
-            if line[3:4] != b"-":
-                return b"\r\n".join(lines)
-
-    def command(self, text: str) -> bytes:
-        self.sock.sendall(text.encode() + b"\r\n")
-        return self.reply()
-
-    def close(self) -> None:
-        self.sock.close()
+def Client(server: SmtpServer, source: str = CLIENT_IP) -> RawClient:
+    """A raw client whose socket is bound to ``source`` before connecting."""
+    return RawClient(server.host, server.port, source)
 
 
 @pytest.fixture

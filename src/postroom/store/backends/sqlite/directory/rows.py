@@ -72,31 +72,29 @@ def domain_row(conn: sqlite3.Connection, name: str, field: str = "domain") -> sq
     return row
 
 
-def mailbox_row(conn: sqlite3.Connection, po: sqlite3.Row, name: str,
-                field: str = "mailbox") -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM mailbox WHERE postoffice_id = ? AND name = ?",
+def _member_row(conn: sqlite3.Connection, table: str, kind: str, po: sqlite3.Row,
+                name: str, field: str) -> sqlite3.Row:
+    """A mailbox, group or list of a post office by name (tables are fixed names)."""
+    row = conn.execute(f"SELECT * FROM {table} WHERE postoffice_id = ? AND name = ?",
                        (po["id"], name)).fetchone()
     if row is None:
-        raise DirectoryError(field, f"no mailbox {name!r} in post office {po['name']}")
+        raise DirectoryError(field, f"no {kind} {name!r} in post office {po['name']}")
     return row
+
+
+def mailbox_row(conn: sqlite3.Connection, po: sqlite3.Row, name: str,
+                field: str = "mailbox") -> sqlite3.Row:
+    return _member_row(conn, "mailbox", "mailbox", po, name, field)
 
 
 def group_row(conn: sqlite3.Connection, po: sqlite3.Row, name: str,
               field: str = "group") -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM mail_group WHERE postoffice_id = ? AND name = ?",
-                       (po["id"], name)).fetchone()
-    if row is None:
-        raise DirectoryError(field, f"no group {name!r} in post office {po['name']}")
-    return row
+    return _member_row(conn, "mail_group", "group", po, name, field)
 
 
 def list_row(conn: sqlite3.Connection, po: sqlite3.Row, name: str,
              field: str = "list") -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM mail_list WHERE postoffice_id = ? AND name = ?",
-                       (po["id"], name)).fetchone()
-    if row is None:
-        raise DirectoryError(field, f"no list {name!r} in post office {po['name']}")
-    return row
+    return _member_row(conn, "mail_list", "list", po, name, field)
 
 
 def sf_name_taken(conn: sqlite3.Connection, po_id: int, name: str) -> str | None:
