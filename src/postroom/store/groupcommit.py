@@ -104,8 +104,10 @@ class GroupCommitWriter:
 
     def __init__(self, name: str, connect: Callable[[], sqlite3.Connection],
                  flush: Callable[[Sequence[Operation]], None],
-                 max_batch: int = DEFAULT_MAX_BATCH) -> None:
+                 max_batch: int = DEFAULT_MAX_BATCH,
+                 after_commit: Callable[[Sequence[Operation]], None] | None = None) -> None:
         self.name = name
+        self._after_commit = after_commit
         self._connect = connect
         self._flush = flush
         self.max_batch = max_batch
@@ -259,6 +261,11 @@ class GroupCommitWriter:
             self._fail_all(ready, exc)
             return
         self._count(len(ready))
+        if self._after_commit is not None:
+            try:
+                self._after_commit([op for op, _f, _r, error in outcomes if error is None])
+            except Exception:  # pragma: no cover - notification only
+                log.exception("%s: after-commit hook failed", self.name)
         for op, fut, result, error in outcomes:
             if error is None:
                 try:

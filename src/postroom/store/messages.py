@@ -70,6 +70,7 @@ class AppendResult:
     uidvalidity: int
     modseq: int
     size: int
+    duplicate: bool = False    # delivery_id was seen before: nothing was stored again
 
 
 @dataclass(frozen=True)
@@ -144,11 +145,19 @@ class MessageStore(Protocol):
         """Rename a folder (and its sub-folders); UIDVALIDITY of the new name changes."""
 
     def append(self, postoffice: str, mailbox: str, folder: str, data: MessageData,
-               flags: Iterable[str] = (), internal_date: float | None = None) -> AppendResult:
-        """Store a message durably; raises :class:`QuotaExceeded` when it does not fit."""
+               flags: Iterable[str] = (), internal_date: float | None = None,
+               delivery_id: str | None = None, ignore_quota: bool = False) -> AppendResult:
+        """Store a message durably; raises :class:`QuotaExceeded` when it does not fit
+        (unless ``ignore_quota``: accepted over quota by setting, usage still counts).
+
+        ``delivery_id`` (e.g. ``tracking-id/[SF:po/mb]``) makes delivery exactly-once:
+        it is recorded in the same transaction as the message row, and an append with
+        an id already recorded stores nothing and returns the first result with
+        ``duplicate=True``. Ids are kept for 14 days."""
 
     def append_async(self, postoffice: str, mailbox: str, folder: str, data: MessageData,
                      flags: Iterable[str] = (), internal_date: float | None = None,
+                     delivery_id: str | None = None, ignore_quota: bool = False,
                      ) -> Future[AppendResult]:
         """As :meth:`append`, returning at once (``asyncio.wrap_future`` for asyncio)."""
 

@@ -31,14 +31,14 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, Protocol
 
 QUEUE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}\.[a-z][a-z0-9_-]{0,31}")
-STATES = ("ready", "claimed", "failed", "bad", "quarantine")
+STATES = ("ready", "claimed", "held", "failed", "bad", "quarantine")
 AREAS = ("bad", "quarantine")
 
 Body = bytes | Path
@@ -157,6 +157,25 @@ class Queue(Protocol):
         """Copy the body to DIR/badmail or DIR/quarantine; return the .eml path."""
 
     def requeue(self, entry_id: int, queue: str) -> QueueEntry: ...
+
+    def hold(self, entry_id: int) -> QueueEntry:
+        """Admin hold (manual 10.7): a ready or failed entry becomes ``held``; ``claim``
+        skips held entries until :meth:`release`. A claimed entry cannot be held."""
+
+    def release(self, entry_id: int) -> QueueEntry:
+        """A held entry becomes ready now."""
+
+    def delete(self, entry_id: int) -> QueueEntry:
+        """Remove an entry in any state but ``claimed`` (admin); return what it was."""
+
+    def retry_now(self, entry_id: int | None = None, queue: str | None = None) -> int:
+        """Make ready entries (and failed ones) due now: one entry, one queue, or all
+        (both None). Return how many changed."""
+
+    def subscribe(self, callback: Callable[[Sequence[str]], None]) -> None:
+        """Call ``callback(queue_names)`` in the writer thread after every commit that
+        made entries ready (enqueue, route, retry, release), for in-process wake-up.
+        Other processes are woken through :mod:`postroom.store.wake`."""
 
     def route(self, entry_id: int, targets: Sequence[tuple[str, Envelope]],
               ) -> list[QueueEntry]:

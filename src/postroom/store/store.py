@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from postroom.store.directory import Directory
     from postroom.store.messages import MessageStore
     from postroom.store.queue import Queue
+    from postroom.store.tracking import Tracking
 
 
 class Store:
@@ -116,6 +117,12 @@ class Store:
         queue = SqliteQueue(self)
         self._closers.append(queue.close)
         return queue
+
+    @cached_property
+    def tracking(self) -> Tracking:
+        from postroom.store.backends.sqlite.tracking import SqliteTracking
+
+        return SqliteTracking(self)
 
     def close(self) -> None:
         for closer in reversed(self._closers):

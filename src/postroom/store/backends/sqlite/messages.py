@@ -145,8 +145,12 @@ class _Append:
 
     def __init__(self, owner: SqliteMessageStore, folder_id: int, mailbox_id: int,
                  mailbox_name: str, directory: str, data: MessageData,
-                 flags: tuple[str, ...], internal_date: float) -> None:
+                 flags: tuple[str, ...], internal_date: float,
+                 delivery_id: str | None = None, ignore_quota: bool = False) -> None:
         self.owner = owner
+        self.delivery_id = delivery_id
+        self.ignore_quota = ignore_quota
+        self.duplicate = False
         self.folder_id = folder_id
         self.mailbox_id = mailbox_id
         self.mailbox_name = mailbox_name
@@ -163,12 +167,19 @@ class _Append:
         self.data = None    # do not keep the bytes alive longer than needed
 
     def apply(self, conn: sqlite3.Connection) -> AppendResult:
+        if self.delivery_id is not None:
+            seen = conn.execute("SELECT uid, uidvalidity, modseq, size FROM delivery "
+                                "WHERE delivery_id=?", (self.delivery_id,)).fetchone()
+            if seen is not None:
+                self.duplicate = True       # committed() removes the file placed again
+                return AppendResult(uid=seen[0], uidvalidity=seen[1], modseq=seen[2],
+                                    size=seen[3], duplicate=True)
         box = conn.execute("SELECT quota_bytes, used_bytes FROM mailbox WHERE id=?",
                            (self.mailbox_id,)).fetchone()
         if box is None:
             raise MessageStoreError("mailbox", f"mailbox {self.mailbox_name} was deleted")
         quota, used = box["quota_bytes"], box["used_bytes"]
-        if quota is not None and used + self.size > quota:
+        if quota is not None and used + self.size > quota and not self.ignore_quota:
             raise QuotaExceeded(self.mailbox_name, self.size, used, quota)
         row = conn.execute(
             "UPDATE folder SET uidnext=uidnext+1, highestmodseq=highestmodseq+1 WHERE id=? "
@@ -184,10 +195,16 @@ class _Append:
              _flags_text(self.flags), modseq))
         conn.execute("UPDATE mailbox SET used_bytes=used_bytes+?, message_count=message_count+1 "
                      "WHERE id=?", (self.size, self.mailbox_id))
+        if self.delivery_id is not None:
+            conn.execute("INSERT INTO delivery (delivery_id, folder_id, uid, uidvalidity, "
+                         "modseq, size, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (self.delivery_id, self.folder_id, uid, uidvalidity, modseq,
+                          self.size, time.time()))
         return AppendResult(uid=uid, uidvalidity=uidvalidity, modseq=modseq, size=self.size)
 
     def committed(self) -> None:
-        return None
+        if self.duplicate:
+            self.discard()
 
     def discard(self) -> None:
         if self.path:
@@ -315,12 +332,14 @@ class SqliteMessageStore:
     # -- append ------------------------------------------------------------------------
 
     def append(self, postoffice: str, mailbox: str, folder: str, data: MessageData,
-               flags: Iterable[str] = (), internal_date: float | None = None) -> AppendResult:
-        return self.append_async(postoffice, mailbox, folder, data, flags,
-                                 internal_date).result()
+               flags: Iterable[str] = (), internal_date: float | None = None,
+               delivery_id: str | None = None, ignore_quota: bool = False) -> AppendResult:
+        return self.append_async(postoffice, mailbox, folder, data, flags, internal_date,
+                                 delivery_id, ignore_quota).result()
 
     def append_async(self, postoffice: str, mailbox: str, folder: str, data: MessageData,
                      flags: Iterable[str] = (), internal_date: float | None = None,
+                     delivery_id: str | None = None, ignore_quota: bool = False,
                      ) -> Future[AppendResult]:
         """Queue the message for the next batch; the future completes after commit.
 
@@ -335,8 +354,11 @@ class SqliteMessageStore:
             raise MessageStoreError("data", f"cannot read {data}: no such file")
         row = self._folder(self._store.conn, postoffice, mailbox, canonical_folder(folder))
         directory = folder_dir(row["postoffice_name"], row["mailbox_name"], row["name"])
+        if delivery_id is not None and (not isinstance(delivery_id, str) or not delivery_id
+                                        or len(delivery_id) > 512):
+            raise MessageStoreError("delivery_id", "must be a string of 1 to 512 characters")
         op = _Append(self, row["id"], row["mailbox_id"], row["mailbox_name"], directory, data,
-                     flag_tuple, float(internal_date))
+                     flag_tuple, float(internal_date), delivery_id, bool(ignore_quota))
         return self._writer.submit(op)
 
     def _place(self, directory: str, data: MessageData) -> tuple[str, int]:

@@ -30,12 +30,13 @@ import fcntl
 import io
 import itertools
 import json
+import logging
 import os
 import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -52,6 +53,7 @@ from postroom.store.queue import (
     check_queue_name,
     new_tracking_id,
 )
+from postroom.store.wake import Waker
 
 if TYPE_CHECKING:
     from postroom.store.store import Store
@@ -236,8 +238,10 @@ class SqliteQueue:
         self._counter = itertools.count()
         self._segment: _Segment | None = None
         self._lock = threading.Lock()
+        self._subscribers: list[Callable[[Sequence[str]], None]] = []
+        self._waker = Waker(store.home.root)
         self._writer = GroupCommitWriter("postroom-queue", store.new_connection, self._flush,
-                                         max_batch=max_batch)
+                                         max_batch=max_batch, after_commit=self._after_commit)
         self.collected_on_open = self.collect_segments()
 
     @property
@@ -246,6 +250,7 @@ class SqliteQueue:
 
     def close(self) -> None:
         self._writer.close()
+        self._waker.close()
         with self._lock:
             if self._segment is not None:
                 self._segment.close()
@@ -330,13 +335,20 @@ class SqliteQueue:
         if lease_seconds <= 0:
             raise QueueError("lease_seconds", "must be positive")
         now = time.time()
-        with self._store.transaction() as conn:
-            rows = conn.execute(
-                "UPDATE queue_entry SET state='claimed', claimed_by=?, claim_expires=?, "
-                "attempts=attempts+1 WHERE id IN (SELECT id FROM queue_entry WHERE queue=? AND "
-                "((state='ready' AND next_attempt_at<=?) OR "
-                "(state='claimed' AND claim_expires<=?)) ORDER BY next_attempt_at, id LIMIT ?) "
-                "RETURNING *", (worker, now + lease_seconds, queue, now, now, limit)).fetchall()
+        conn = self._store.conn
+        # A claim is a lease, not a promise: losing it in a crash only makes the entry
+        # claimable again. So its commit need not wait for the disk (WAL, NORMAL).
+        conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self._store.transaction() as conn:
+                rows = conn.execute(
+                    "UPDATE queue_entry SET state='claimed', claimed_by=?, claim_expires=?, "
+                    "attempts=attempts+1 WHERE id IN (SELECT id FROM queue_entry WHERE queue=? AND "
+                    "((state='ready' AND next_attempt_at<=?) OR "
+                    "(state='claimed' AND claim_expires<=?)) ORDER BY next_attempt_at, id LIMIT ?) "
+                    "RETURNING *", (worker, now + lease_seconds, queue, now, now, limit)).fetchall()
+        finally:
+            conn.execute("PRAGMA synchronous=FULL")
         return sorted((_entry(r) for r in rows), key=lambda e: e.id)
 
     def read_body(self, entry: QueueEntry) -> bytes:
@@ -368,6 +380,9 @@ class SqliteQueue:
     def retry(self, entry_id: int, at: float, error: str, worker: str | None = None) -> None:
         self._update(entry_id, "state='ready', next_attempt_at=?, last_error=?, "
                                "claimed_by=NULL, claim_expires=NULL", (at, error), worker)
+        if at <= time.time():
+            with contextlib.suppress(QueueError):
+                self._notify([self.get(entry_id).queue])
 
     def fail(self, entry_id: int, error: str, worker: str | None = None) -> None:
         self._update(entry_id, "state='failed', last_error=?, claimed_by=NULL, "
@@ -377,6 +392,7 @@ class SqliteQueue:
         check_queue_name(queue)
         self._update(entry_id, "queue=?, state='ready', next_attempt_at=?, claimed_by=NULL, "
                                "claim_expires=NULL", (queue, time.time()))
+        self._notify([queue])
         return self.get(entry_id)
 
     def move_to(self, entry_id: int, area: Area, reason: str) -> Path:
@@ -426,6 +442,101 @@ class SqliteQueue:
         if worker is not None and (row["state"] != "claimed" or row["claimed_by"] != worker):
             raise QueueError("entry", f"queue entry {entry_id} is not claimed by {worker} "
                                       "(its lease ran out?)")
+
+    # -- administration (manual 10.7) -------------------------------------------------
+
+    def hold(self, entry_id: int) -> QueueEntry:
+        with self._store.transaction() as conn:
+            state = self._state(conn, entry_id)
+            if state not in ("ready", "failed"):
+                raise QueueError("entry", f"queue entry {entry_id} is {state}: only ready or "
+                                          "failed entries can be held")
+            conn.execute("UPDATE queue_entry SET state='held' WHERE id=?", (entry_id,))
+        return self.get(entry_id)
+
+    def release(self, entry_id: int) -> QueueEntry:
+        with self._store.transaction() as conn:
+            state = self._state(conn, entry_id)
+            if state != "held":
+                raise QueueError("entry", f"queue entry {entry_id} is {state}, not held")
+            conn.execute("UPDATE queue_entry SET state='ready', next_attempt_at=? WHERE id=?",
+                         (time.time(), entry_id))
+        entry = self.get(entry_id)
+        self._notify([entry.queue])
+        return entry
+
+    def delete(self, entry_id: int) -> QueueEntry:
+        with self._store.transaction() as conn:
+            state = self._state(conn, entry_id)
+            if state == "claimed":
+                raise QueueError("entry", f"queue entry {entry_id} is being processed; "
+                                          "hold or delete it once its attempt ends")
+            row = conn.execute("DELETE FROM queue_entry WHERE id=? RETURNING *",
+                               (entry_id,)).fetchone()
+        entry = _entry(row)
+        if entry.state in AREAS:
+            with contextlib.suppress(OSError):
+                eml = self.root / entry.segment
+                eml.unlink()
+                eml.with_suffix(".json").unlink()
+        else:
+            self._collect(entry.segment)
+        return entry
+
+    def retry_now(self, entry_id: int | None = None, queue: str | None = None) -> int:
+        sql = ("UPDATE queue_entry SET state='ready', next_attempt_at=? "
+               "WHERE state IN ('ready', 'failed')")
+        params: list[Any] = [time.time()]
+        if entry_id is not None:
+            sql += " AND id=?"
+            params.append(int(entry_id))
+        if queue is not None:
+            sql += " AND queue=?"
+            params.append(check_queue_name(queue))
+        with self._store.transaction() as conn:
+            if entry_id is not None:
+                self._state(conn, int(entry_id))
+            rows = conn.execute(sql + " RETURNING queue", params).fetchall()
+        self._notify([r[0] for r in rows])
+        return len(rows)
+
+    @staticmethod
+    def _state(conn: sqlite3.Connection, entry_id: int) -> str:
+        row = conn.execute("SELECT state FROM queue_entry WHERE id=?", (entry_id,)).fetchone()
+        if row is None:
+            raise QueueError("entry", f"no queue entry {entry_id}")
+        return str(row[0])
+
+    # -- wake-up -----------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[Sequence[str]], None]) -> None:
+        self._subscribers.append(callback)
+
+    def _after_commit(self, ops: Sequence[Operation]) -> None:
+        names: set[str] = set()
+        for op in ops:
+            if isinstance(op, _Enqueue):
+                names.add(op.queue)
+            elif isinstance(op, _Route):
+                names.update(queue for queue, _ in op.targets)
+        if names:
+            self._notify(sorted(names))
+
+    def _notify(self, queues: Sequence[str]) -> None:
+        if not queues:
+            return
+        self._waker.notify(queues)
+        for callback in list(self._subscribers):
+            try:
+                callback(queues)
+            except Exception:  # pragma: no cover - a subscriber's bug must not stop mail
+                logging.getLogger(__name__).exception("queue subscriber failed")
+
+    # -- tracking rides along with the queue's group commit ----------------------------
+
+    def submit_operation(self, op: Operation) -> Future[Any]:
+        """Run a store operation in the queue writer's next batch (message tracking)."""
+        return self._writer.submit(op)
 
     # -- reading -----------------------------------------------------------------------
 
