@@ -14,7 +14,7 @@ from postroom.store import Store
 from postroom.store.messages import QuotaExceeded
 from postroom.store.queue import Envelope, QueueError
 from postroom.store.tracking import TrackingEvent
-from postroom.store.wake import Waker, WakeListener
+from postroom.store.wake import WakeListener, Waker
 from tests.store.helpers import make_mailbox, message
 
 
