@@ -38,6 +38,7 @@ from postroom.connectors.smtp.policy import InboundPolicy, SessionFacts
 from postroom.connectors.smtp.transcript import Transcript
 from postroom.store import Store
 from postroom.store.queue import Envelope, QueueError, new_tracking_id
+from postroom.store.tracking import TrackingEvent
 
 log = logging.getLogger("postroom.smtp.pickup")
 
@@ -114,6 +115,10 @@ class DropFolder:
                 os.unlink(body)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+        self.store.tracking.record(TrackingEvent(
+            str(tracking), "SMTP", "received",
+            sender=envelope.sender[6:-1] if envelope.sender else "",
+            recipient=", ".join(envelope.recipients), detail=f"drop folder file {path.name}"))
         self.log.note(f"drop folder: {path.name} queued as {tracking} for "
                       f"{len(envelope.recipients)} recipient(s)")
         return 1
@@ -163,6 +168,9 @@ class DropFolder:
 
     def _recipients(self, fields: hdr.Fields) -> list[str]:
         session = SessionFacts(client_ip="127.0.0.1")
+        refresh = getattr(self.policy.directory, "refresh", None)
+        if refresh is not None:
+            refresh()
         targets: list[str] = []
         for _, address in email.utils.getaddresses(hdr.values(fields, "To", "Cc", "Bcc")):
             if "@" not in address:

@@ -216,6 +216,7 @@ class SmtpListeners:
         self.ctx = ctx
         self.servers: list[tuple[ListenerSpec, asyncio.Server]] = []
         self.sessions: dict[asyncio.Task[None], SmtpSession] = {}
+        self.reuse_port = False      # several accept processes share the ports
 
     async def start(self, specs: list[ListenerSpec]) -> None:
         loop = asyncio.get_running_loop()
@@ -232,6 +233,7 @@ class SmtpListeners:
                 server = await loop.create_server(
                     lambda spec=spec: Connection(lambda conn: self._spawn(conn, spec)),
                     host=spec.host, port=spec.port, backlog=1024, reuse_address=True,
+                    reuse_port=self.reuse_port,
                     **tls_options)
                 self.servers.append((spec, server))
         except BaseException:

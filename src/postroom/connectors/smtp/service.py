@@ -27,17 +27,19 @@ import os
 import re
 from pathlib import Path
 
+from postroom.connectors.smtp import workers
 from postroom.connectors.smtp.auth import Authenticator
 from postroom.connectors.smtp.pickup import DropFolder
 from postroom.connectors.smtp.policy import InboundPolicy
 from postroom.connectors.smtp.server import SmtpListeners, listener_specs
-from postroom.connectors.smtp.session import ServerContext, TransactionDirectory
+from postroom.connectors.smtp.session import ServerContext
 from postroom.connectors.smtp.transcript import Transcript
 from postroom.logs import ServiceLogs
 from postroom.net.dns import Resolver
 from postroom.net.tls import ServerTls, TlsError
 from postroom.store import Store
 from postroom.store.datadir import host_name
+from postroom.store.directory_cache import CachedDirectory
 
 log = logging.getLogger("postroom.smtp")
 
@@ -62,7 +64,9 @@ class SmtpService:
         self._resolver: Resolver | None = None
         self._nameservers: object = None
         self._hostname = "localhost"
-        self._ids = itertools.count(1)
+        self.role = workers.role_from_environment() or workers.Role()
+        self.secondaries: workers.Secondaries | None = None
+        self._ids = itertools.count(self.role.index + 1, self.role.count)
 
     # -- shared pieces -------------------------------------------------------------------
 
@@ -97,21 +101,35 @@ class SmtpService:
         removed = remove_dead_spool_files(store.home.tmp)
         if removed:
             log.info("removed %d spool file(s) of SMTP processes that no longer run", removed)
-        policy = InboundPolicy(settings, TransactionDirectory(store.directory))
+        if self.role.primary:
+            count = workers.wanted_processes(int(settings.get("smtp.inbound.accept_processes")))
+            self.role = workers.Role(0, count)
+            self._ids = itertools.count(1, count)
+        policy = InboundPolicy(settings, CachedDirectory(store))
+        policy.process_count = self.role.count
         self.authenticator = Authenticator(store, failure_delay=self.auth_failure_delay)
         ctx = ServerContext(store=store, policy=policy, authenticator=self.authenticator,
                             logs=self.logs, tls=self.tls, resolver=self.resolver,
                             hostname=self.hostname, connection_ids=lambda: next(self._ids))
         self.listeners = SmtpListeners(ctx)
+        self.listeners.reuse_port = self.role.shared_ports
         await self.listeners.start(listener_specs(settings))
         for kind, port in self.listeners.bound().items():
             log.info("smtp %s listener on port %d", kind, port)
+        if not self.role.primary:
+            return                  # the drop folder and the other processes: primary's
+        if self.role.shared_ports:
+            self.secondaries = workers.Secondaries(store.home.root, self.role.count)
+            self.secondaries.start()
         self.pickup = DropFolder(store, policy, Transcript(self.logs, 0, "127.0.0.1", "", 0),
                                  self.hostname, interval=self.pickup_interval,
                                  settle=self.pickup_settle)
         self._pickup_task = asyncio.get_running_loop().create_task(self.pickup.run())
 
     async def stop(self) -> None:
+        if self.secondaries is not None:
+            await self.secondaries.stop()
+            self.secondaries = None
         if self._pickup_task is not None:
             self._pickup_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import threading
 import time
@@ -65,8 +64,8 @@ from postroom.connectors.smtp.spool import Spool, received_header, received_prot
 from postroom.connectors.smtp.transcript import Transcript
 from postroom.net import dns
 from postroom.net.tls import ServerTls
-from postroom.store.directory import Directory, DirectoryError
 from postroom.store.queue import Envelope, new_tracking_id
+from postroom.store.tracking import TrackingEvent
 
 if TYPE_CHECKING:
     import ssl
@@ -88,66 +87,6 @@ class Stream(Protocol):
     async def drain(self) -> None: ...
     async def start_tls(self, context: ssl.SSLContext, timeout: float) -> str | None: ...
     def close(self) -> None: ...
-
-
-_LOOKUPS: contextvars.ContextVar[dict[tuple[str, str], Any] | None] = \
-    contextvars.ContextVar("smtp_directory_lookups", default=None)
-
-
-class TransactionDirectory:
-    """The directory as the policy sees it: ``get_domain`` and ``resolve`` answered
-    once per mail transaction.
-
-    A message asks for the same few rows several times (the recipient's domain for
-    the locality check and again for the domain blacklist, the sender's domain ...),
-    and every SQLite read costs tens of microseconds under load (the queue writer's
-    commits invalidate the connection's page cache). Inside a session the answers
-    (found or not) are kept from MAIL FROM to the end of that transaction, so a
-    directory change applies from the next transaction on; outside a session (drop
-    folder) every call goes to the store. Everything else passes through.
-    """
-
-    def __init__(self, directory: Directory) -> None:
-        self._directory = directory
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._directory, name)
-
-    @staticmethod
-    def new_transaction() -> None:
-        """Forget the answers: called by the session at each MAIL FROM."""
-        _LOOKUPS.set({})
-
-    def get_domain(self, name: str) -> Any:
-        return self._remember("get_domain", name)
-
-    def resolve(self, address: str) -> Any:
-        return self._remember("resolve", address)
-
-    def _remember(self, method: str, key: str) -> Any:
-        lookups = _LOOKUPS.get()
-        if lookups is None:
-            return getattr(self._directory, method)(key)
-        found = lookups.get((method, key), _MISSING)
-        if found is _MISSING:
-            try:
-                found = getattr(self._directory, method)(key)
-            except DirectoryError as exc:
-                found = _Refused(exc)
-            lookups[(method, key)] = found
-        if isinstance(found, _Refused):
-            raise found.error
-        return found
-
-
-class _Refused:
-    __slots__ = ("error",)
-
-    def __init__(self, error: DirectoryError) -> None:
-        self.error = error
-
-
-_MISSING = object()
 
 
 class Completions:
@@ -483,7 +422,9 @@ class SmtpSession:
 
     async def _mail(self, event: ev.MailFrom) -> tuple[wire.Reply, Verdict | None]:
         policy, facts = self.ctx.policy, self.facts
-        TransactionDirectory.new_transaction()
+        refresh = getattr(policy.directory, "refresh", None)
+        if refresh is not None:
+            refresh()           # directory changes apply from the next transaction on
         if facts.ptr_names is None and policy.wants_ptr_lookup(facts):
             await self._lookup_ptr()
         resolves: bool | None = None
@@ -623,6 +564,11 @@ class SmtpSession:
             finally:
                 self.busy = False
             self.facts.counters.messages += 1
+            self.ctx.store.tracking.record(TrackingEvent(
+                entry.tracking_id, "SMTP", "received", sender=transaction.mail.path.address,
+                recipient=", ".join(r.address for r in transaction.rcpts),
+                detail=f"from {self.facts.client_ip} ({self.facts.helo or '-'}) "
+                       f"{self.facts.listener} {size} octets"))
             self.log.note(f"message {entry.tracking_id} queued: {size} octets, "
                           f"{len(envelope.recipients)} recipient(s)")
             return wire.Reply(250, "2.0.0", f"OK queued as {entry.tracking_id}"), None

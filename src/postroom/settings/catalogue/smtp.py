@@ -62,6 +62,12 @@ OPTIONS = [
         "Maximum concurrent connections from one client IP (privileged and white-listed "
         "addresses are exempt). Not in the manual; limits one host hogging the service.",
         minimum=1, maximum=100_000, unit="connections", manual_id=""),
+    opt("smtp.inbound.accept_processes", "int", 1, "6.2.3.3",
+        "How many processes accept SMTP connections, sharing the ports (SO_REUSEPORT); 0 "
+        "means one per CPU (at most 8). More processes use more cores; connection limits "
+        "are then divided between them and hourly limits count per process. Not in the "
+        "manual (its service is multi-threaded).",
+        minimum=0, maximum=64, unit="processes", live=False, manual_id=""),
     opt("smtp.inbound.command_timeout", "int", 300, "6.2.3.3",
         "How long the server waits for the next command before closing the connection "
         "with 421 (RFC 5321 §4.5.3.2.7: at least 5 minutes). Not in the manual.",

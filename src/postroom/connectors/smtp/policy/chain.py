@@ -80,6 +80,8 @@ class InboundPolicy:
         self.clock = clock
         self.extra_checks: list[Any] = list(extra_checks)
         self.connections = limits.ConnectionCounter()
+        # Accept processes sharing the ports (workers.py): each admits its share.
+        self.process_count = 1
         self.recipient_rate = limits.RecipientRate(clock)
         self.drops = limits.DropCounter(clock)
 
@@ -128,10 +130,16 @@ class InboundPolicy:
         if not verdict.accepted:
             return verdict
         exempt = self.privileged(session) or self.whitelisted(session)
-        per_ip = None if exempt else read(self.settings, "smtp.inbound.max_connections_per_ip")
+        per_ip = None if exempt else self._share(
+            read(self.settings, "smtp.inbound.max_connections_per_ip"))
         refusal = self.connections.admit(
-            session.client_ip, read(self.settings, "smtp.inbound.max_connections"), per_ip)
+            session.client_ip, self._share(read(self.settings, "smtp.inbound.max_connections")),
+            per_ip)
         return refusal or verdict
+
+    def _share(self, limit: int) -> int:
+        """This process's part of a connection limit (rounded up)."""
+        return -(-limit // self.process_count)
 
     def on_disconnect(self, session: SessionFacts) -> None:
         """Call once for every session whose ``on_connect`` was accepted."""
