@@ -21,6 +21,7 @@ from postroom.cli import (
     postoffice,
     settings,
     store_admin,
+    track,
 )
 from postroom.cli.common import console, fail, state
 from postroom.store.datadir import DataDirError, default_home
@@ -72,13 +73,16 @@ def init(
 @app.command()
 def serve(
     services: list[str] = typer.Argument(None, help="Services to run (default: all)."),
+    one_process: bool = typer.Option(
+        False, "--one-process", help="Run every service in this process (default: all "
+        "services, each in a process of its own; named services: this process)."),
 ) -> None:
     """Run the mail services in the foreground until SIGTERM or Ctrl-C."""
     import asyncio
     import logging
 
     from postroom.cli.common import open_store
-    from postroom.services.supervisor import SERVICES, UnknownService
+    from postroom.services.supervisor import SERVICES, UnknownService, serve_processes
     from postroom.services.supervisor import serve as run_services
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -90,7 +94,10 @@ def serve(
     with open_store() as store:
         try:
             with asyncio.Runner(loop_factory=loop_factory) as runner:
-                runner.run(run_services(store, list(services or [])))
+                if services or one_process:
+                    runner.run(run_services(store, list(services or [])))
+                else:
+                    runner.run(serve_processes(store))
         except UnknownService as exc:
             raise fail(str(exc)) from None
     console.print(f"stopped ({len(SERVICES)} services available)")
@@ -104,6 +111,7 @@ group.register(app)
 lists.register(app)
 settings.register(app)
 store_admin.register(app)
+track.register(app)
 
 
 def main() -> None:

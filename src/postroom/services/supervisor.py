@@ -6,9 +6,13 @@ on SIGTERM/SIGINT, and polls the settings generation so that changes made with
 ``postroom settings set`` reach running services without a restart (the services
 decide what they can apply live; listener addresses need a restart).
 
+Without names, ``postroom serve`` runs each service in a process of its own
+(:func:`serve_processes`); ``--one-process`` (or naming services) runs them in this
+process, sharing one event loop.
+
 Services register themselves in :data:`SERVICES` (name -> factory taking the
-store), imported lazily so that `postroom` starts fast: ``smtp`` so far; POP3, IMAP
-and the web server add themselves the same way as they are built.
+store), imported lazily so that `postroom` starts fast: ``smtp``, ``mta`` and
+``postoffice`` so far; POP3, IMAP and the web server add themselves the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import signal
 from collections.abc import Callable
 from typing import Protocol
 
+from postroom.services.children import Children
 from postroom.store import Store
 
 log = logging.getLogger("postroom.serve")
@@ -44,7 +49,14 @@ def _smtp(store: Store) -> Service:
     return SmtpService(store)
 
 
+def _mta(store: Store) -> Service:
+    from postroom.mta.service import MtaService
+
+    return MtaService(store)
+
+
 SERVICES["smtp"] = _smtp
+SERVICES["mta"] = _mta
 
 
 class UnknownService(ValueError):
@@ -60,6 +72,29 @@ def select(names: list[str]) -> list[str]:
         known = ", ".join(SERVICES) or "none yet"
         raise UnknownService(f"service: unknown {', '.join(unknown)} (available: {known})")
     return names
+
+
+async def serve_processes(store: Store, stop: asyncio.Event | None = None) -> None:
+    """Every service in a process of its own (``postroom serve`` without names).
+
+    One core per service instead of one for all, and a service that crashes is
+    restarted alone (:mod:`postroom.services.children`). Each child follows the
+    settings itself.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    children = Children(store.home.root)
+    for name in SERVICES:
+        children.add(f"service {name}", ["serve", name])
+    children.start()
+    try:
+        await stop.wait()
+    finally:
+        await children.stop()
+        log.info("stopped %s", ", ".join(SERVICES))
 
 
 async def serve(store: Store, names: list[str], stop: asyncio.Event | None = None) -> None:

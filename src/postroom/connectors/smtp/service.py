@@ -37,6 +37,7 @@ from postroom.connectors.smtp.transcript import Transcript
 from postroom.logs import ServiceLogs
 from postroom.net.dns import Resolver
 from postroom.net.tls import ServerTls, TlsError
+from postroom.services.children import Children
 from postroom.store import Store
 from postroom.store.datadir import host_name
 from postroom.store.directory_cache import CachedDirectory
@@ -65,7 +66,7 @@ class SmtpService:
         self._nameservers: object = None
         self._hostname = "localhost"
         self.role = workers.role_from_environment() or workers.Role()
-        self.secondaries: workers.Secondaries | None = None
+        self.secondaries: Children | None = None
         self._ids = itertools.count(self.role.index + 1, self.role.count)
 
     # -- shared pieces -------------------------------------------------------------------
@@ -119,7 +120,7 @@ class SmtpService:
         if not self.role.primary:
             return                  # the drop folder and the other processes: primary's
         if self.role.shared_ports:
-            self.secondaries = workers.Secondaries(store.home.root, self.role.count)
+            self.secondaries = workers.secondaries(store.home.root, self.role.count)
             self.secondaries.start()
         self.pickup = DropFolder(store, policy, Transcript(self.logs, 0, "127.0.0.1", "", 0),
                                  self.hostname, interval=self.pickup_interval,
