@@ -39,6 +39,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,22 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+_running: set[subprocess.Popen[bytes]] = set()
+_running_lock = threading.Lock()
+
+
+def kill_running() -> int:
+    """Kill every pickup event still running (service stop: a hung program must not
+    hold the shutdown for its whole timeout); return how many. Their messages go on
+    as after a failed event."""
+    with _running_lock:
+        running = list(_running)
+    for proc in running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    return len(running)
+
+
 def run_pickup_event(program: str, message: Path, connector: str, *,
                      timeout: float = DEFAULT_TIMEOUT,
                      digest: str | None = None) -> PickupEventResult:
@@ -109,12 +126,17 @@ def run_pickup_event(program: str, message: Path, connector: str, *,
                                          time.monotonic() - started,
                                          f"cannot run {program!r}: {exc.strerror or exc}")
             timed_out = False
+            with _running_lock:
+                _running.add(proc)
             try:
                 returncode: int | None = proc.wait(timeout=max(0.1, timeout))
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _kill_group(proc)
                 returncode = None
+            finally:
+                with _running_lock:
+                    _running.discard(proc)
         text = _read_start(log_path)
     finally:
         log_path.unlink(missing_ok=True)

@@ -22,7 +22,7 @@ import logging
 
 from postroom.logs import ServiceLogs
 from postroom.mta.agent import INBOUND, MtaAgent
-from postroom.mta.pickup_event import DEFAULT_TIMEOUT
+from postroom.mta.pickup_event import DEFAULT_TIMEOUT, kill_running
 from postroom.services.queue_worker import QueueWorker
 from postroom.store import Store
 
@@ -62,6 +62,9 @@ class MtaService:
 
     async def stop(self) -> None:
         if self.worker is not None:
+            killed = kill_running()
+            if killed:
+                log.info("mta: stopped %d pickup event program(s) still running", killed)
             await asyncio.to_thread(self.worker.stop)
             self.worker = None
         if self.logs is not None:

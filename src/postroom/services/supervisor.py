@@ -55,8 +55,15 @@ def _mta(store: Store) -> Service:
     return MtaService(store)
 
 
+def _postoffice(store: Store) -> Service:
+    from postroom.connectors.postoffice.connector import PostOfficeService
+
+    return PostOfficeService(store)
+
+
 SERVICES["smtp"] = _smtp
 SERVICES["mta"] = _mta
+SERVICES["postoffice"] = _postoffice
 
 
 class UnknownService(ValueError):
