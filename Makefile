@@ -5,7 +5,7 @@ HOME_DIR ?= $(or $(POSTROOM_HOME),./postroom-data)
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: venv run test lint bench bench-smtp clean
+.PHONY: venv run test lint bench bench-smtp bench-deliver clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,11 @@ bench: venv
 # (needs root; installs Debian's postfix package for smtp-source when missing).
 bench-smtp: venv
 	$(BIN)/python bench/smtp_accept.py
+
+# SMTP to the mailbox end to end, against Postfix relaying the same load to smtp-sink
+# (needs root, like bench-smtp).
+bench-deliver: venv
+	$(BIN)/python bench/smtp_to_mailbox.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache

@@ -10,6 +10,10 @@ each one acknowledged, routed, retried or failed. This is that loop, once.
   worker that crashed, a second consumer that could not bind the wake name).
 * **Bounded concurrency:** at most ``threads()`` entries in flight (the manual's
   "maximum threads" settings); the store's blocking calls release the GIL.
+* **A killed process's entries come back at once:** worker ids are
+  ``name:host:pid``; a worker takes back the claims of its own kind on this host whose
+  process no longer runs (at start and at every poll), instead of waiting out the
+  lease (which stays the guard for other hosts and hung processes).
 * **Never stuck, never down:** a handler that raises does not stop the loop. The entry
   is retried after ``error_retry_seconds``; after ``max_errors`` attempts it goes to the
   bad mail area (manual: messages that cannot be processed), so one poisonous message
@@ -25,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -55,7 +60,7 @@ class QueueWorker:
         self.lease_seconds = lease_seconds
         self.error_retry_seconds = error_retry_seconds
         self.max_errors = max_errors
-        self.worker_id = f"{name}:{os.getpid()}"
+        self.worker_id = f"{name}:{socket.gethostname()}:{os.getpid()}"
         self._listener: WakeListener | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,9 +117,33 @@ class QueueWorker:
                 self._slots.release()
             # Shrinking: surplus slots are swallowed as they come back (_finish).
 
+    def reclaim_from_dead(self) -> int:
+        """Entries claimed by a process of this host that no longer runs (killed, crashed)
+        become ready at once instead of after their lease."""
+        prefix = f"{self.name}:{socket.gethostname()}:"
+        dead = []
+        for claimant in self.store.queue.claimants(self.queue):
+            if not claimant.startswith(prefix) or claimant == self.worker_id:
+                continue
+            pid = claimant[len(prefix):]
+            if pid.isdigit() and not _alive(int(pid)):
+                dead.append(claimant)
+        count = self.store.queue.abandon(self.queue, dead) if dead else 0
+        if count:
+            log.warning("%s: took back %d entr(y/ies) of %s", self.name, count,
+                        ", ".join(dead))
+        return count
+
     def _run(self) -> None:
         assert self._listener is not None
+        last_reclaim = 0.0
         while not self._stop.is_set():
+            if time.monotonic() - last_reclaim >= self.poll_seconds:
+                last_reclaim = time.monotonic()
+                try:
+                    self.reclaim_from_dead()
+                except Exception:
+                    log.exception("%s: reclaiming entries failed", self.name)
             try:
                 claimed = self._claim_some()
             except Exception:
@@ -183,3 +212,18 @@ class QueueWorker:
                                        error, worker=self.worker_id)
         except Exception:
             log.exception("%s: could not reschedule entry %s", self.name, entry.id)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs (and is not a zombie) on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return True

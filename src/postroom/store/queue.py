@@ -172,6 +172,13 @@ class Queue(Protocol):
         """Make ready entries (and failed ones) due now: one entry, one queue, or all
         (both None). Return how many changed."""
 
+    def abandon(self, queue: str, workers: Sequence[str]) -> int:
+        """Entries of ``queue`` claimed by ``workers`` (processes known to be dead)
+        become ready now, without waiting for their leases; return how many."""
+
+    def claimants(self, queue: str) -> list[str]:
+        """The workers holding claims on ``queue`` right now."""
+
     def subscribe(self, callback: Callable[[Sequence[str]], None]) -> None:
         """Call ``callback(queue_names)`` in the writer thread after every commit that
         made entries ready (enqueue, route, retry, release), for in-process wake-up.

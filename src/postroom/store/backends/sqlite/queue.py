@@ -500,6 +500,26 @@ class SqliteQueue:
         self._notify([r[0] for r in rows])
         return len(rows)
 
+    def abandon(self, queue: str, workers: Sequence[str]) -> int:
+        check_queue_name(queue)
+        if not workers:
+            return 0
+        marks = ", ".join("?" * len(workers))
+        with self._store.transaction() as conn:
+            count = conn.execute(
+                f"UPDATE queue_entry SET state='ready', next_attempt_at=?, claimed_by=NULL, "
+                f"claim_expires=NULL WHERE queue=? AND state='claimed' AND claimed_by IN "
+                f"({marks})", (time.time(), queue, *workers)).rowcount
+        if count:
+            self._notify([queue])
+        return count
+
+    def claimants(self, queue: str) -> list[str]:
+        check_queue_name(queue)
+        return [r[0] for r in self._store.conn.execute(
+            "SELECT DISTINCT claimed_by FROM queue_entry WHERE queue=? AND state='claimed' "
+            "AND claimed_by IS NOT NULL", (queue,))]
+
     @staticmethod
     def _state(conn: sqlite3.Connection, entry_id: int) -> str:
         row = conn.execute("SELECT state FROM queue_entry WHERE id=?", (entry_id,)).fetchone()
@@ -585,7 +605,14 @@ class SqliteQueue:
         """Delete every segment no entry references and no writer holds; return count."""
         removed = 0
         for path in self.directory.iterdir():
-            if path.name.endswith(".seg") or path.name.startswith(".new-"):
+            if path.name.startswith(".new-"):
+                # Another process's segment between its creation and its lock: only a
+                # dead process's leftover may go.
+                pid = path.name.split("-")[1]
+                if pid.isdigit() and _process_alive(int(pid)):
+                    continue
+                removed += self._collect(f"queue/{path.name}")
+            elif path.name.endswith(".seg"):
                 removed += self._collect(f"queue/{path.name}")
         return removed
 
@@ -616,6 +643,16 @@ class SqliteQueue:
 
     def segment_names(self) -> Iterable[str]:
         return sorted(p.name for p in self.directory.glob("*.seg"))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _size(path: Path) -> int:
