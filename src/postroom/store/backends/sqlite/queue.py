@@ -226,6 +226,39 @@ class _Route:
         return None
 
 
+class _Ack:
+    """Remove a finished entry (one DELETE); its segment is collected later."""
+
+    single_statement = True      # a DELETE that matched nothing changed nothing
+
+    def __init__(self, owner: SqliteQueue, entry_id: int, worker: str | None) -> None:
+        self.owner, self.entry_id, self.worker = owner, entry_id, worker
+        self.segment: str | None = None
+
+    def prepare(self) -> None:
+        return None
+
+    def apply(self, conn: sqlite3.Connection) -> None:
+        if self.worker is None:
+            row = conn.execute("DELETE FROM queue_entry WHERE id=? RETURNING segment",
+                               (self.entry_id,)).fetchone()
+        else:
+            row = conn.execute("DELETE FROM queue_entry WHERE id=? AND state='claimed' AND "
+                               "claimed_by=? RETURNING segment",
+                               (self.entry_id, self.worker)).fetchone()
+        if row is None:
+            raise QueueError("entry", f"queue entry {self.entry_id} is gone or not claimed "
+                                      f"by {self.worker} (its lease ran out?)")
+        self.segment = row[0]
+
+    def committed(self) -> None:
+        if self.segment is not None:
+            self.owner._collect_later(self.segment)
+
+    def discard(self) -> None:
+        return None
+
+
 class SqliteQueue:
     """All connector queues of one data directory."""
 
@@ -239,6 +272,8 @@ class SqliteQueue:
         self._segment: _Segment | None = None
         self._lock = threading.Lock()
         self._subscribers: list[Callable[[Sequence[str]], None]] = []
+        self._uncollected: set[str] = set()      # segments some ack may have emptied
+        self._last_sweep = 0.0
         self._waker = Waker(store.home.root)
         self._writer = GroupCommitWriter("postroom-queue", store.new_connection, self._flush,
                                          max_batch=max_batch, after_commit=self._after_commit)
@@ -251,6 +286,8 @@ class SqliteQueue:
     def close(self) -> None:
         self._writer.close()
         self._waker.close()
+        with contextlib.suppress(sqlite3.Error):
+            self.collect_pending()
         with self._lock:
             if self._segment is not None:
                 self._segment.close()
@@ -369,13 +406,12 @@ class SqliteQueue:
 
         With ``worker``, only if that worker still holds the claim: a worker whose
         lease ran out (and whose entry another worker took) gets :class:`QueueError`.
+        Acknowledgements share the writer's group commit: one transaction for many.
         """
-        with self._store.transaction() as conn:
-            self._check_claim(conn, entry_id, worker)
-            row = conn.execute("DELETE FROM queue_entry WHERE id=? RETURNING segment",
-                               (entry_id,)).fetchone()
-            segment = row["segment"]
-        self._collect(segment)
+        self.ack_async(entry_id, worker).result()
+
+    def ack_async(self, entry_id: int, worker: str | None = None) -> Future[None]:
+        return self._writer.submit(_Ack(self, int(entry_id), worker))
 
     def retry(self, entry_id: int, at: float, error: str, worker: str | None = None) -> None:
         self._update(entry_id, "state='ready', next_attempt_at=?, last_error=?, "
@@ -531,6 +567,26 @@ class SqliteQueue:
 
     def subscribe(self, callback: Callable[[Sequence[str]], None]) -> None:
         self._subscribers.append(callback)
+
+    def _collect_later(self, segment: str) -> None:
+        """Note a segment to check; check the noted ones at most twice a second (each
+        check is a query and a lock attempt: not worth doing per acknowledgement)."""
+        with self._lock:
+            self._uncollected.add(segment)
+            due = time.monotonic() - self._last_sweep >= 0.5
+        if due:
+            self.collect_pending()
+
+    def collect_pending(self) -> int:
+        """Delete the noted segments that no entry references any more; return count."""
+        with self._lock:
+            self._last_sweep = time.monotonic()
+            pending, self._uncollected = self._uncollected, set()
+            current = f"queue/{self._segment.name}" if self._segment is not None else None
+            if current in pending:
+                pending.discard(current)           # still being written: later
+                self._uncollected.add(current)
+        return sum(self._collect(name) for name in pending)
 
     def _after_commit(self, ops: Sequence[Operation]) -> None:
         names: set[str] = set()
