@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from postroom.store import Store
+from postroom.store.processes import process_alive
 from postroom.store.queue import QueueEntry, QueueError
 from postroom.store.wake import WakeListener
 
@@ -126,7 +127,7 @@ class QueueWorker:
             if not claimant.startswith(prefix) or claimant == self.worker_id:
                 continue
             pid = claimant[len(prefix):]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not process_alive(int(pid)):
                 dead.append(claimant)
         count = self.store.queue.abandon(self.queue, dead) if dead else 0
         if count:
@@ -212,18 +213,3 @@ class QueueWorker:
                                        error, worker=self.worker_id)
         except Exception:
             log.exception("%s: could not reschedule entry %s", self.name, entry.id)
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process runs (and is not a zombie) on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return True

@@ -41,6 +41,7 @@ from postroom.services.children import Children
 from postroom.store import Store
 from postroom.store.datadir import host_name
 from postroom.store.directory_cache import CachedDirectory
+from postroom.store.processes import process_alive
 
 log = logging.getLogger("postroom.smtp")
 
@@ -171,21 +172,9 @@ def remove_dead_spool_files(tmp_dir: Path) -> int:
         return 0
     for entry in entries:
         match = SPOOL_FILE.fullmatch(entry.name)
-        if match is None or _running(int(match.group(1))):
+        if match is None or process_alive(int(match.group(1))):
             continue
         with contextlib.suppress(FileNotFoundError):
             os.unlink(entry.path)
             removed += 1
     return removed
-
-
-def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -69,6 +69,7 @@ from postroom.store.messages import (
     check_flags,
     check_folder_name,
 )
+from postroom.store.processes import process_alive
 
 if TYPE_CHECKING:
     from postroom.store.store import Store
@@ -709,7 +710,7 @@ class SqliteMessageStore:
             if not match:
                 continue
             pid = int(match.group(1))
-            if pid != self._pid and _alive(pid):
+            if pid != self._pid and process_alive(pid):
                 continue
             if pid == self._pid:
                 continue
@@ -719,13 +720,3 @@ class SqliteMessageStore:
             except FileNotFoundError:
                 pass
         return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from postroom.store.groupcommit import GroupCommitWriter, Operation, WriterStats
+from postroom.store.processes import process_alive
 from postroom.store.queue import (
     AREAS,
     STATES,
@@ -665,7 +666,7 @@ class SqliteQueue:
                 # Another process's segment between its creation and its lock: only a
                 # dead process's leftover may go.
                 pid = path.name.split("-")[1]
-                if pid.isdigit() and _process_alive(int(pid)):
+                if pid.isdigit() and process_alive(int(pid)):
                     continue
                 removed += self._collect(f"queue/{path.name}")
             elif path.name.endswith(".seg"):
@@ -699,16 +700,6 @@ class SqliteQueue:
 
     def segment_names(self) -> Iterable[str]:
         return sorted(p.name for p in self.directory.glob("*.seg"))
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _size(path: Path) -> int:
