@@ -35,3 +35,23 @@ def test_a_refresh_without_a_change_keeps_the_answers(store: Store) -> None:
     cached.refresh()
     assert cached.get_domain("acme.test") is first
     assert cached.list_postoffices()[0].name == "acme"     # not cached: passes through
+
+
+def test_another_process_s_change_applies_within_the_staleness_bound(store: Store) -> None:
+    import time
+
+    from postroom.store.directory_cache import MAX_STALENESS
+
+    store.directory.create_postoffice("acme")
+    cached = CachedDirectory(store)
+    with pytest.raises(DirectoryError):
+        cached.get_domain("late.test")
+    other = Store.open(store.home.root)          # "another process": its own commits
+    try:
+        other.directory.create_domain("late.test", "acme")
+    finally:
+        other.close()
+    cached.refresh()                             # within the bound: may still be old
+    time.sleep(MAX_STALENESS + 0.05)
+    cached.refresh()
+    assert cached.get_domain("late.test").postoffice == "acme"

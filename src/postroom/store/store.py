@@ -45,6 +45,7 @@ class Store:
         self._lock = threading.Lock()
         self.secrets = SecretBox(home.read_secret_key())
         self._closers: list = []
+        self.commits = 0        # transactions committed through this object
 
     @classmethod
     def open(cls, root: Path | str, *, migrate: bool = True) -> Store:
@@ -89,6 +90,7 @@ class Store:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self.commits += 1       # directory caches re-check their generation (directory_cache)
 
     @cached_property
     def settings(self) -> Settings:
