@@ -90,6 +90,8 @@ def one_line(text: str) -> str:
     control characters become ``\\xNN``.  Nothing a client sends can start a new
     record or add a column.
     """
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        return text          # the common case, without a regular expression
     if not _CONTROL.search(text) and "\\" not in text:
         return text
 
