@@ -180,6 +180,9 @@ class _Transaction:
     refusal: Verdict | None = None
 
 
+_PROTOCOL_SETTINGS: dict[tuple[Any, ...], tuple[SmtpFeatures, int | None, int]] = {}
+
+
 class SmtpSession:
     """Drives one connection from greeting to close (see the module docstring)."""
 
@@ -210,6 +213,21 @@ class SmtpSession:
     # -- set-up ----------------------------------------------------------------------
 
     def _protocol(self, tls_active: bool) -> SmtpServerProtocol:
+        features, max_size, max_rcpt = self._protocol_settings(tls_active)
+        return SmtpServerProtocol(features=features, tls_active=tls_active,
+                                  max_message_size=max_size, max_recipients=max_rcpt)
+
+    def _protocol_settings(self, tls_active: bool) -> tuple[SmtpFeatures, int | None, int]:
+        """What the protocol core needs from the settings; the same for every session
+        of one settings generation (and TLS state and loopback-ness), so computed once
+        per combination rather than per connection."""
+        loopback = self.facts.client_ip.is_loopback
+        key = (getattr(self.settings, "_generation", None), id(self.settings),
+               self.ctx.tls is not None,
+               tls_active, loopback)
+        cached = _PROTOCOL_SETTINGS.get(key) if key[0] is not None else None
+        if cached is not None:
+            return cached
         get = self.settings.get
         limit = get("smtp.inbound.advertised_max_message_size") or None
         allowed = {c.upper() for c in get("smtp.advanced.allowed_commands")}
@@ -224,11 +242,15 @@ class SmtpSession:
             chunking="BDAT" in allowed,
             disabled_commands=frozenset(optional - allowed - {"VRFY", "EXPN"}),
         )
-        return SmtpServerProtocol(
-            features=features, tls_active=tls_active,
-            max_message_size=limit if get("smtp.inbound.enforce_max_message_size") else None,
-            max_recipients=get("smtp.security.max_recipients_per_message") + 1
-            if get("smtp.security.max_recipients_per_message_enabled") else 1_000_000)
+        result = (features,
+                  limit if get("smtp.inbound.enforce_max_message_size") else None,
+                  get("smtp.security.max_recipients_per_message") + 1
+                  if get("smtp.security.max_recipients_per_message_enabled") else 1_000_000)
+        if key[0] is not None:
+            if len(_PROTOCOL_SETTINGS) > 64:
+                _PROTOCOL_SETTINGS.clear()
+            _PROTOCOL_SETTINGS[key] = result
+        return result
 
     # -- the loop ----------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ import contextlib
 import email.utils
 import os
 import shutil
+import time
 from pathlib import Path
 
 MEMORY_LIMIT = 256 * 1024
@@ -132,10 +133,25 @@ def received_header(*, helo: str | None, client_ip: str, ptr_name: str | None, h
     if tls:
         version, _, cipher = tls.partition(" ")
         lines.append(f"\t(version={version} cipher={cipher})" if cipher else f"\t({tls})")
-    stamp = email.utils.formatdate(when, localtime=True)
+    stamp = _date(when)
     if recipients:
         lines.append("\tfor " + ", ".join(f"<{r}>" for r in recipients) + ";")
     else:
         lines[-1] += ";"
     lines.append(f"\t{stamp}")
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+_last_date: tuple[int, str] = (-1, "")
+
+
+def _date(when: float | None) -> str:
+    """RFC 5322 date of ``when`` (now when None), formatted once per second."""
+    global _last_date
+    second = int(time.time() if when is None else when)
+    cached = _last_date
+    if cached[0] == second:
+        return cached[1]
+    text = email.utils.formatdate(second, localtime=True)
+    _last_date = (second, text)
+    return text
