@@ -5,7 +5,7 @@ HOME_DIR ?= $(or $(POSTROOM_HOME),./postroom-data)
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: venv run test lint bench bench-smtp bench-deliver clean
+.PHONY: venv run test lint bench bench-smtp bench-deliver bench-relay clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,16 @@ bench-smtp: venv
 # (needs root, like bench-smtp).
 bench-deliver: venv
 	$(BIN)/python bench/smtp_to_mailbox.py
+
+# SMTP relay to a remote domain (MX = smtp-sink on 127.0.0.1:25, DKIM-signed), against
+# Postfix relaying the same load to smtp-sink (needs root, like bench-smtp).
+bench-relay: venv
+	$(BIN)/python bench/smtp_relay.py
+
+# POP3 retrieval rate against a private Dovecot (needs root; installs Debian's
+# dovecot-pop3d when missing).
+bench-pop3: venv
+	$(BIN)/python bench/pop3_retrieve.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache

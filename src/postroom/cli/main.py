@@ -23,6 +23,7 @@ from postroom.cli import (
     store_admin,
     track,
 )
+from postroom.cli import dkim as dkim_cli
 from postroom.cli.common import console, fail, state
 from postroom.store.datadir import DataDirError, default_home
 
@@ -105,6 +106,7 @@ def serve(
 
 postoffice.register(app)
 domain.register(app)
+dkim_cli.register(domain.domain_app)
 mailbox.register(app)
 address.register(app)
 group.register(app)

@@ -312,7 +312,12 @@ def overview(entries: Iterable[QueueEntry], now: float) -> dict[str, Any]:
 
     def add(key: tuple[str, ...], entry: QueueEntry) -> None:
         row = groups.setdefault(key, {"count": 0, "bytes": 0, "oldest": None,
-                                      "next_retry": None, "states": {}})
+                                      "next_retry": None, "states": {},
+                                      "last_error": None, "_error_at": None})
+        if entry.last_error and (row["_error_at"] is None
+                                 or entry.next_attempt_at > row["_error_at"]):
+            # the most recently deferred entry's error (outbound: the remote reply)
+            row["last_error"], row["_error_at"] = entry.last_error, entry.next_attempt_at
         row["count"] += 1
         row["bytes"] += entry.size
         row["states"][entry.state] = row["states"].get(entry.state, 0) + 1
@@ -332,7 +337,7 @@ def overview(entries: Iterable[QueueEntry], now: float) -> dict[str, Any]:
         return {**names, "count": row["count"], "bytes": row["bytes"],
                 "states": row["states"], "oldest": timestamp(row["oldest"]),
                 "oldest_age_seconds": round(now - row["oldest"]),
-                "next_retry": timestamp(row["next_retry"])}
+                "next_retry": timestamp(row["next_retry"]), "last_error": row["last_error"]}
 
     ordered = sorted(groups.items(), key=lambda item: (item[0], -item[1]["count"]))
     connectors = [shaped(k, v) for k, v in ordered if len(k) == 1]
@@ -352,7 +357,7 @@ def queue_overview(as_json: bool = JsonOption) -> None:
     for title, columns in (("connectors", ("connector", "count", "bytes", "oldest_age",
                                            "next_retry")),
                            ("destinations", ("connector", "queue", "destination", "count",
-                                             "oldest_age", "next_retry"))):
+                                             "oldest_age", "next_retry", "last_error"))):
         rows = [{**r, "oldest_age": _age(r["oldest_age_seconds"])} for r in result[title]]
         emit(rows, False, columns, title=title)
 

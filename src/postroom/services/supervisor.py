@@ -11,8 +11,9 @@ Without names, ``postroom serve`` runs each service in a process of its own
 process, sharing one event loop.
 
 Services register themselves in :data:`SERVICES` (name -> factory taking the
-store), imported lazily so that `postroom` starts fast: ``smtp``, ``mta`` and
-``postoffice`` so far; POP3, IMAP and the web server add themselves the same way.
+store), imported lazily so that `postroom` starts fast: ``smtp``, ``mta``,
+``postoffice`` and ``smtp-out`` so far; POP3, IMAP and the web server add
+themselves the same way.
 """
 
 from __future__ import annotations
@@ -61,9 +62,16 @@ def _postoffice(store: Store) -> Service:
     return PostOfficeService(store)
 
 
+def _smtp_out(store: Store) -> Service:
+    from postroom.connectors.smtp.outbound.service import SmtpOutService
+
+    return SmtpOutService(store)
+
+
 SERVICES["smtp"] = _smtp
 SERVICES["mta"] = _mta
 SERVICES["postoffice"] = _postoffice
+SERVICES["smtp-out"] = _smtp_out
 
 
 class UnknownService(ValueError):

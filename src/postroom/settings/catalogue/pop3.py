@@ -35,6 +35,10 @@ OPTIONS = [
         "broken)."),
     opt("pop3.general.cram_md5_enabled", "bool", True, "6.3.4.2",
         "Enable CRAM-MD5 authentication: Accept CRAM-MD5 logins."),
+    opt("pop3.security.allow_plaintext_auth_without_tls", "bool", False, "6.3.4.2",
+        "Allow plain text logins without TLS: accept USER/PASS and AUTH PLAIN/LOGIN before "
+        "STLS. Safe default: off (RFC 8314 asks for TLS; APOP and CRAM-MD5 stay usable). Not "
+        "in the manual.", manual_id=""),
     opt("pop3.general.idle_timeout_enabled", "bool", True, "6.3.4.2",
         "Timeout for idle connections: Drop idle connections."),
     opt("pop3.general.idle_timeout", "int", 600, "6.3.4.2",

@@ -122,6 +122,11 @@ OPTIONS = [
         " by the operating system."),
     opt("smtp.outbound.tls", "bool", True, "6.2.3.4",
         "Outbound TLS: Opportunistic STARTTLS to remote servers, falling back to plain."),
+    opt("smtp.outbound.tls_verify", "bool", False, "6.2.3.4",
+        "Verify the certificates of MX hosts when using STARTTLS. Off (the default, as "
+        "for most MTAs, RFC 7435 opportunistic security): any certificate is accepted, "
+        "since MX host names are rarely in their certificates; on: a failed check makes "
+        "the delivery fall back to plain text. Not in the manual.", manual_id=""),
     opt("smtp.relay.enabled", "bool", True, "6.2.3.5",
         "Enable Mail Relay: Permit relaying to non-local recipients; a sender matching any "
         "enabled rule may relay. Only senders matching an enabled rule below may relay."),

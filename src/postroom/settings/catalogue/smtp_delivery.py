@@ -73,6 +73,16 @@ OPTIONS = [
     opt("smtp.smart_host.domain_smarthost_priority", "bool", True, "6.2.3.9",
         "Domain smarthosting takes priority: Per-domain smart hosts override the server-wide "
         "smart host."),
+    opt("smtp.smart_host.tls", "enum", "opportunistic", "6.2.3.9",
+        "How to secure the connection to a smart host: opportunistic (STARTTLS when "
+        "offered), starttls (STARTTLS required: no plain-text fallback), implicit (TLS from "
+        "the first byte, e.g. port 465) or none. Applies to the server-wide and the "
+        "per-domain smart hosts. Not in the manual.",
+        choices=("opportunistic", "starttls", "implicit", "none"), manual_id=""),
+    opt("smtp.smart_host.tls_verify", "bool", True, "6.2.3.9",
+        "Verify the smart host's certificate (name and chain, system trust store); a "
+        "failed check defers the mail instead of falling back to plain text, so a "
+        "password never goes out unprotected. Not in the manual.", manual_id=""),
     opt("smtp.logging.activity_enabled", "bool", True, "6.2.3.10",
         "Activity Log: Record system activity log (on by default per 9.2)."),
     opt("smtp.logging.debug_enabled", "bool", True, "6.2.3.10",

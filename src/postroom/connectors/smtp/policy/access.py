@@ -43,6 +43,7 @@ class IpPatterns:
 
     def __init__(self, patterns: Iterable[str]) -> None:
         self.networks: list[Network] = []
+        self.hosts: set[IPAddress] = set()  # single addresses: a set lookup, for long lists
         self.wildcards: list[tuple[str, ...]] = []
         for raw in patterns:
             pattern = raw.strip()
@@ -60,10 +61,15 @@ class IpPatterns:
                 mapped = network.network_address.ipv4_mapped
                 if mapped is not None:  # ::ffff:a.b.c.d written by the administrator
                     network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
+            if network.num_addresses == 1:
+                self.hosts.add(network.network_address)
+                continue
             self.networks.append(network)
 
     def matches(self, ip: str | IPAddress) -> bool:
         address = client_address(ip)
+        if address in self.hosts:
+            return True
         if any(address in network for network in self.networks
                if network.version == address.version):
             return True
