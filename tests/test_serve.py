@@ -23,6 +23,9 @@ def _loopback_only(home: Path) -> int:
         store.settings.set("smtp.port", port)
         store.settings.set("smtp.submission_port", 0)
         store.settings.set("smtp.smtps_port", 0)
+        store.settings.set("pop3.bind", ["127.0.0.1"])
+        store.settings.set("pop3.port", 0)
+        store.settings.set("pop3.pop3s_port", 0)
     return port
 
 

@@ -62,6 +62,12 @@ def _postoffice(store: Store) -> Service:
     return PostOfficeService(store)
 
 
+def _pop3(store: Store) -> Service:
+    from postroom.services.pop3.service import Pop3Service
+
+    return Pop3Service(store)
+
+
 def _smtp_out(store: Store) -> Service:
     from postroom.connectors.smtp.outbound.service import SmtpOutService
 
@@ -72,6 +78,7 @@ SERVICES["smtp"] = _smtp
 SERVICES["mta"] = _mta
 SERVICES["postoffice"] = _postoffice
 SERVICES["smtp-out"] = _smtp_out
+SERVICES["pop3"] = _pop3
 
 
 class UnknownService(ValueError):

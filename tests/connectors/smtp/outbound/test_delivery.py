@@ -25,7 +25,8 @@ def test_sink_accepts_and_one_connection_carries_several_messages(outbound: Outb
     assert peer.connections == before + 1   # one connection for the five messages
     assert b"Hello Zoe." in peer.received[0].data
     assert peer.received[0].sender == "bob@example.com"
-    delivered = outbound.events("delivered")
+    delivered = outbound.wait_for(lambda: len(found := outbound.events("delivered")) == 25
+                                  and found)
     assert len(delivered) == 25 and "mx2.test [127.0.0.2]" in delivered[0].detail
     assert "250 2.0.0 Ok: queued" in delivered[0].detail
 
@@ -37,7 +38,7 @@ def test_4xx_is_retried_at_the_manual_intervals(outbound: Outbound) -> None:
                                             if e.last_error and e.state == "ready"])
     assert "451 4.7.1 try later" in waiting.last_error
     assert abs(waiting.next_attempt_at - (time.time() + 15 * 60)) < 30     # first retry
-    assert outbound.events("deferred")
+    assert outbound.wait_for(lambda: outbound.events("deferred"))
     # 15 minutes later (the service clock) the retry fails again: next wait 30 minutes.
     outbound.clock.advance(15 * 60)
     outbound.store.queue.retry_now(waiting.id)
@@ -100,7 +101,7 @@ def test_starttls_is_used_when_offered(outbound: Outbound) -> None:
     outbound.send(["zoe@d7.test"])
     outbound.wait_for(lambda: len(peer.received) == 1)
     assert peer.received[0].tls
-    assert "(TLS)" in outbound.events("delivered")[0].detail
+    assert "(TLS)" in outbound.wait_for(lambda: outbound.events("delivered"))[0].detail
 
 
 def test_null_mx_and_missing_domain_bounce_at_once(outbound: Outbound) -> None:
@@ -193,7 +194,7 @@ def test_smart_host_with_auth_against_our_own_smtp_service(outbound: Outbound,
     assert entry.envelope.auth_user                        # it logged in
     assert entry.envelope.recipients == ["[SMTP:zoe@far-away.test]"]
     assert b"Hello Zoe." in smtp_server.body(entry.tracking_id)
-    assert "(TLS)" in outbound.events("delivered")[0].detail
+    assert "(TLS)" in outbound.wait_for(lambda: outbound.events("delivered"))[0].detail
     assert outbound.settled() == []
 
 

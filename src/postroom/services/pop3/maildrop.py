@@ -1,0 +1,236 @@
+"""The maildrop of one POP3 session: lock, snapshot, deletion marks, UPDATE (RFC 1939 §4-6,
+manual 6.3.4.3 "Allow concurrent mailbox access").
+
+Lock: a session that logs in takes an exclusive ``flock`` on
+``DIR/tmp/pop3-locks/<mailbox id>.lock``; a second session on the same mailbox, in
+this process or another, gets ``-ERR [IN-USE]`` (RFC 2449 §8.1.1) unless
+``pop3.advanced.allow_concurrent_mailbox_access`` is on. The kernel drops the lock
+when the process dies, so a crash never leaves a mailbox locked.
+
+Snapshot: the Inbox as it was at login, numbered 1..n in UID order. Messages that
+arrive later are not shown until the next session (RFC 1939 §5). The unique-id
+listing (UIDL) is ``<uidvalidity>.<uid>``: UIDs are never reused within a folder and
+UIDVALIDITY changes only if the folder is recreated, so the value is stable across
+sessions and restarts.
+
+Sizes: STAT, LIST and the scan listing give the exact octets RETR sends, with CRLF
+line ends (:func:`postroom.services.pop3.wire.crlf_size`). Message files are kept as
+they arrived and may use bare LF, so each file's CRLF size is computed once, by
+reading it, and kept in the store (``message_crlf_size``, keyed by the file's path,
+which is never reused); later sessions read it with one query.
+
+UPDATE: messages marked with DELE are removed only when the client sends QUIT in the
+TRANSACTION state, in one store transaction (durable when it returns, like every
+store commit) before ``+OK`` goes out. A connection that drops, times out or is shut
+down removes nothing, and RSET clears the marks.
+
+Known limits: with concurrent access on, a message another session removed answers
+``-ERR`` when retrieved; its number stays valid in this session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from postroom.services.pop3 import wire
+
+if TYPE_CHECKING:
+    from postroom.store import Store
+
+FOLDER = "Inbox"
+READ_CHUNK = 64 * 1024
+_SQL_BATCH = 500
+
+
+class MaildropError(Exception):
+    """A refused maildrop operation; ``reply`` is the ``-ERR`` to send."""
+
+    def __init__(self, reply: wire.Reply) -> None:
+        super().__init__(reply.line)
+        self.reply = reply
+
+
+@dataclass
+class Entry:
+    number: int
+    uid: int
+    path: str            # relative to DIR/messages
+    octets: int
+    deleted: bool = False
+
+
+class MaildropLock:
+    """An exclusive lock on one mailbox (see the module docstring)."""
+
+    def __init__(self, directory: Path, mailbox_id: int) -> None:
+        self.path = directory / f"{mailbox_id}.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)            # closing drops the flock
+
+
+def lock_directory(store: Store) -> Path:
+    return store.home.tmp / "pop3-locks"
+
+
+def file_octets(path: Path) -> int:
+    """The CRLF size of one message file (reads it once)."""
+    encoder = wire.CrlfEncoder(stuff=False)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(READ_CHUNK):
+            encoder.feed(chunk)
+    encoder.finish()
+    return encoder.octets
+
+
+def crlf_sizes(store: Store, paths: list[str]) -> dict[str, int]:
+    """CRLF sizes of message files, from the store's record or computed and recorded."""
+    sizes: dict[str, int] = {}
+    conn = store.conn
+    for start in range(0, len(paths), _SQL_BATCH):
+        batch = paths[start:start + _SQL_BATCH]
+        marks = ",".join("?" * len(batch))
+        for row in conn.execute(f"SELECT path, octets FROM message_crlf_size "
+                                f"WHERE path IN ({marks})", batch):
+            sizes[row[0]] = int(row[1])
+    missing = [p for p in paths if p not in sizes]
+    if not missing:
+        return sizes
+    root = store.home.messages
+    computed = []
+    for rel in missing:
+        try:
+            octets = file_octets(root / rel)
+        except FileNotFoundError:
+            continue                # removed meanwhile: left out of the snapshot
+        sizes[rel] = octets
+        computed.append((rel, octets))
+    if computed:
+        with store.transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO message_crlf_size (path, octets) "
+                             "VALUES (?, ?)", computed)
+    return sizes
+
+
+class Maildrop:
+    """One session's view of a mailbox's Inbox (see the module docstring)."""
+
+    def __init__(self, store: Store, postoffice: str, mailbox: str, uidvalidity: int,
+                 entries: list[Entry], lock: MaildropLock | None) -> None:
+        self.store = store
+        self.postoffice = postoffice
+        self.mailbox = mailbox
+        self.uidvalidity = uidvalidity
+        self.entries = entries
+        self._lock = lock
+        self._root = str(store.home.messages)
+
+    @classmethod
+    def open(cls, store: Store, postoffice: str, mailbox: str, mailbox_id: int, *,
+             exclusive: bool = True) -> Maildrop:
+        """Lock and snapshot the maildrop (blocking: run it off the event loop).
+
+        Raises :class:`MaildropError` with ``[IN-USE]`` when another session holds it.
+        """
+        lock = None
+        if exclusive:
+            lock = MaildropLock(lock_directory(store), mailbox_id)
+            if not lock.acquire():
+                raise MaildropError(wire.IN_USE)
+        try:
+            messages = store.messages
+            folder = next((f for f in messages.list_folders(postoffice, mailbox)
+                           if f.name.lower() == FOLDER.lower()), None)
+            if folder is None:
+                return cls(store, postoffice, mailbox, 0, [], lock)
+            infos = messages.list_messages(postoffice, mailbox, folder.name)
+            sizes = crlf_sizes(store, [info.path for info in infos])
+            entries = [Entry(0, info.uid, info.path, sizes[info.path])
+                       for info in infos if info.path in sizes]
+            for number, entry in enumerate(entries, start=1):
+                entry.number = number
+            return cls(store, postoffice, mailbox, folder.uidvalidity, entries, lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    # -- TRANSACTION commands ----------------------------------------------------------
+
+    def get(self, number: int) -> Entry:
+        if not 1 <= number <= len(self.entries):
+            raise MaildropError(wire.NO_SUCH_MESSAGE)
+        entry = self.entries[number - 1]
+        if entry.deleted:
+            raise MaildropError(wire.MESSAGE_DELETED)
+        return entry
+
+    def live(self) -> Iterator[Entry]:
+        return (e for e in self.entries if not e.deleted)
+
+    def stat(self) -> tuple[int, int]:
+        count = octets = 0
+        for entry in self.live():
+            count += 1
+            octets += entry.octets
+        return count, octets
+
+    def uid_of(self, entry: Entry) -> str:
+        return f"{self.uidvalidity}.{entry.uid}"
+
+    def delete(self, number: int) -> Entry:
+        entry = self.get(number)
+        entry.deleted = True
+        return entry
+
+    def reset(self) -> None:
+        for entry in self.entries:
+            entry.deleted = False
+
+    def file(self, entry: Entry) -> str:
+        return os.path.join(self._root, entry.path)
+
+    def marked(self) -> list[Entry]:
+        return [e for e in self.entries if e.deleted]
+
+    def update(self) -> int:
+        """The UPDATE state: remove the marked messages durably; how many went.
+
+        Blocking (run it off the event loop)."""
+        marked = self.marked()
+        if not marked:
+            return 0
+        removed = self.store.messages.expunge(self.postoffice, self.mailbox, FOLDER,
+                                              [e.uid for e in marked])
+        with contextlib.suppress(Exception), self.store.transaction() as conn:
+            conn.executemany("DELETE FROM message_crlf_size WHERE path = ?",
+                             [(e.path,) for e in marked])
+        return removed

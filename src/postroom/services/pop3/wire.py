@@ -1,0 +1,137 @@
+"""POP3 replies and the message encoding on the wire (RFC 1939 §3, RFC 2449, RFC 3206).
+
+A reply is one status line, ``+OK text`` or ``-ERR [CODE] text``; RFC 2449 §5 limits a
+status line to 512 octets with CRLF, so texts are cut. The extended response codes we
+send (RFC 2449 §8, RFC 3206): ``IN-USE`` (maildrop locked by another session),
+``AUTH`` (credentials refused), ``SYS/TEMP`` and ``SYS/PERM`` (our own failure),
+``LOGIN-DELAY`` is not used.
+
+Multi-line bodies (RETR, TOP) are "byte-stuffed": a line beginning with ``.`` gets a
+second ``.``, and ``.CRLF`` ends the body. Message files are kept exactly as they
+arrived, which may mean bare LF line ends (mail placed by tools, not by SMTP), so
+:class:`CrlfEncoder` turns every bare LF into CRLF while it streams, chunk by chunk,
+and ends the body with CRLF if the file does not. :func:`crlf_size` counts the octets
+the encoder sends without the stuffing: the size STAT, LIST and the scan listing
+announce (RFC 1939 §5: "exact size", and clients such as fetchmail compare).
+
+Untrusted input: none (message bytes pass through unchanged apart from line ends).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MAX_STATUS_LINE = 512
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One status line."""
+
+    ok: bool
+    text: str = ""
+    code: str = ""
+
+    def encode(self) -> bytes:
+        head = "+OK" if self.ok else "-ERR"
+        body = f"[{self.code}] {self.text}" if self.code else self.text
+        line = f"{head} {body}".rstrip() if body else head
+        data = line.encode("utf-8", "replace")[: MAX_STATUS_LINE - 2]
+        return data + b"\r\n"
+
+    @property
+    def line(self) -> str:
+        return self.encode()[:-2].decode("utf-8", "replace")
+
+
+def ok(text: str = "") -> Reply:
+    return Reply(True, text)
+
+
+def err(text: str, code: str = "") -> Reply:
+    return Reply(False, text, code)
+
+
+UNKNOWN_COMMAND = err("unknown command")
+WRONG_STATE = err("command not valid in this state")
+LINE_TOO_LONG = err("line too long")
+BAD_CHARACTERS = err("command line is not valid UTF-8 text")
+SYNTAX = err("syntax error")
+NO_SUCH_MESSAGE = err("no such message")
+MESSAGE_DELETED = err("message already deleted")
+AUTH_FAILED = err("authentication failed", "AUTH")
+IN_USE = err("maildrop already locked by another session", "IN-USE")
+PLAINTEXT_REFUSED = err("plain text logins need TLS: use STLS first", "AUTH")
+TEMPORARY = err("temporary server error, try again later", "SYS/TEMP")
+
+
+def multiline(lines: Iterable[str]) -> bytes:
+    """A listing body (CAPA, LIST, UIDL): lines, byte-stuffed, and the end marker."""
+    out = []
+    for line in lines:
+        out.append(("." + line if line.startswith(".") else line).encode("utf-8") + b"\r\n")
+    out.append(b".\r\n")
+    return b"".join(out)
+
+
+class CrlfEncoder:
+    """Streams a message file as a POP3 body: CRLF line ends, byte-stuffed when
+    ``stuff`` (off to count octets), ended by ``finish``."""
+
+    def __init__(self, *, stuff: bool = True) -> None:
+        self.stuff = stuff
+        self._held_cr = False          # the last chunk ended in CR: may pair with an LF
+        self._line_start = True
+        self._empty = True
+        self.octets = 0                # octets sent so far, stuffing excluded
+
+    def feed(self, chunk: bytes) -> bytes:
+        if not chunk:
+            return b""
+        if self._held_cr:
+            chunk = b"\r" + chunk
+            self._held_cr = False
+        if chunk.endswith(b"\r"):
+            chunk = chunk[:-1]
+            self._held_cr = True
+            if not chunk:
+                return b""
+        self._empty = False
+        # Bare LF -> CRLF; existing CRLF unchanged (the common case costs one scan).
+        lfs = chunk.count(b"\n")
+        data = chunk if lfs == chunk.count(b"\r\n") else \
+            chunk.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        self.octets += len(data)
+        if self.stuff:
+            if self._line_start and data.startswith(b"."):
+                data = b"." + data
+            if b"\n." in data:
+                data = data.replace(b"\n.", b"\n..")
+        self._line_start = data.endswith(b"\n")
+        return data
+
+    def finish(self) -> bytes:
+        """The rest: a held CR, a final CRLF if needed, and ``.CRLF`` when stuffing."""
+        tail = b""
+        if self._held_cr:
+            self._held_cr = False
+            self._empty = False
+            # A lone CR at the very end: the line end it meant is CRLF.
+            tail = b"\r\n"
+            self.octets += 2
+            self._line_start = True
+        elif not self._empty and not self._line_start:
+            tail = b"\r\n"
+            self.octets += 2
+            self._line_start = True
+        return tail + (b".\r\n" if self.stuff else b"")
+
+
+def crlf_size(chunks: Iterable[bytes]) -> int:
+    """Octets of the message as RETR sends it, without stuffing and end marker."""
+    encoder = CrlfEncoder(stuff=False)
+    for chunk in chunks:
+        encoder.feed(chunk)
+    encoder.finish()
+    return encoder.octets
