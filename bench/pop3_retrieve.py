@@ -59,6 +59,18 @@ def wait_port(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on port {port}")
 
 
+def wait_listeners(port: int, count: int, timeout: float = 30.0) -> None:
+    """Wait until ``count`` sockets listen on ``port`` (every accept process is up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        if sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}")
+               and row.split()[3] == "0A") >= count:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{count} POP3 accept processes never listened on port {port}")
+
+
 def make_message(user: int, n: int) -> bytes:
     head = (f"From: sender@example.net\r\nTo: u{user}@bench.test\r\n"
             f"Subject: message {n} for u{user}\r\nMessage-ID: <{user}.{n}@bench.test>\r\n\r\n")
@@ -158,6 +170,8 @@ def postroom(work: Path, logs: bool = True) -> float:
         settings.set("pop3.port", port)
         settings.set("pop3.pop3s_port", 0)
         settings.set("pop3.security.allow_plaintext_auth_without_tls", True)
+        # One accept process per CPU, as Dovecot runs a process per connection.
+        settings.set("pop3.general.accept_processes", 0)
         for log in ("w3c_enabled", "activity_enabled", "debug_enabled"):
             settings.set(f"pop3.logging.{log}", logs)
     server = subprocess.Popen([sys.executable, "-m", "postroom.cli.main", "--home", str(home),
@@ -165,6 +179,7 @@ def postroom(work: Path, logs: bool = True) -> float:
                               stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
+        wait_listeners(port, min(8, os.cpu_count() or 1))
         return measure("Postroom" if logs else "(no logs)", port,
                        [f"u{n}@bench" for n in range(CLIENTS)])
     finally:
@@ -271,6 +286,7 @@ def dovecot(work: Path) -> float:
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_port(port)
+        wait_listeners(port, min(8, os.cpu_count() or 1))
         return measure("Dovecot", port, [f"u{n}" for n in range(CLIENTS)])
     except Exception:
         log = root / "dovecot.log"

@@ -3,7 +3,8 @@
 Why processes: one Python process uses one core, and a service that crashes or is
 killed must not take the others with it. ``postroom serve`` runs each service in a
 process of its own (the manual's services are separate Windows services too), and
-the SMTP service may run several accept processes (``workers.py``). Both use this.
+a network service may run several accept processes (``accept_processes.py``). Both
+use this.
 
 * Every child is ``python -m postroom.cli.main --home DIR serve ...`` (the same
   program, so the same code version), with an optional environment addition.

@@ -27,7 +27,6 @@ import os
 import re
 from pathlib import Path
 
-from postroom.connectors.smtp import workers
 from postroom.connectors.smtp.auth import Authenticator
 from postroom.connectors.smtp.pickup import DropFolder
 from postroom.connectors.smtp.policy import InboundPolicy
@@ -37,6 +36,7 @@ from postroom.connectors.smtp.transcript import Transcript
 from postroom.logs import ServiceLogs
 from postroom.net.dns import Resolver
 from postroom.net.tls import ServerTls, TlsError
+from postroom.services import accept_processes
 from postroom.services.children import Children
 from postroom.store import Store
 from postroom.store.datadir import host_name
@@ -66,7 +66,7 @@ class SmtpService:
         self._resolver: Resolver | None = None
         self._nameservers: object = None
         self._hostname = "localhost"
-        self.role = workers.role_from_environment() or workers.Role()
+        self.role = accept_processes.role_from_environment("smtp") or accept_processes.Role()
         self.secondaries: Children | None = None
         self._ids = itertools.count(self.role.index + 1, self.role.count)
 
@@ -104,8 +104,9 @@ class SmtpService:
         if removed:
             log.info("removed %d spool file(s) of SMTP processes that no longer run", removed)
         if self.role.primary:
-            count = workers.wanted_processes(int(settings.get("smtp.inbound.accept_processes")))
-            self.role = workers.Role(0, count)
+            count = accept_processes.wanted_processes(
+                int(settings.get("smtp.inbound.accept_processes")))
+            self.role = accept_processes.Role(0, count)
             self._ids = itertools.count(1, count)
         policy = InboundPolicy(settings, CachedDirectory(store))
         policy.process_count = self.role.count
@@ -121,7 +122,8 @@ class SmtpService:
         if not self.role.primary:
             return                  # the drop folder and the other processes: primary's
         if self.role.shared_ports:
-            self.secondaries = workers.secondaries(store.home.root, self.role.count)
+            self.secondaries = accept_processes.secondaries(store.home.root, "smtp",
+                                                            self.role.count)
             self.secondaries.start()
         self.pickup = DropFolder(store, policy, Transcript(self.logs, 0, "127.0.0.1", "", 0),
                                  self.hostname, interval=self.pickup_interval,

@@ -25,19 +25,22 @@ from __future__ import annotations
 from typing import Any
 
 from postroom.connectors.smtp.policy.access import ip_in
+from postroom.services.accept_processes import share
 
 PLAINTEXT_SETTING = "pop3.security.allow_plaintext_auth_without_tls"
 
 
-def connect_refusal(settings: Any, client_ip: str, connections: int) -> str | None:
-    """Why a new connection is refused (a reason tag for logs), or None."""
+def connect_refusal(settings: Any, client_ip: str, connections: int,
+                    processes: int = 1) -> str | None:
+    """Why a new connection is refused (a reason tag for logs), or None. With several
+    accept processes each admits its share of the maximum."""
     listed = ip_in(settings.get("pop3.general.access_control_list"), client_ip)
     if settings.get("pop3.general.access_control_mode") == "allow_listed_only":
         if not listed:
             return "ip-not-allowed"
     elif listed:
         return "ip-denied"
-    if connections > int(settings.get("pop3.general.max_connections")):
+    if connections > share(int(settings.get("pop3.general.max_connections")), processes):
         return "too-many-connections"
     return None
 

@@ -74,6 +74,7 @@ class Pop3Context:
     store_pool: ThreadPoolExecutor
     connection_ids: Callable[[], int]
     failure_delay: float = 1.0
+    processes: int = 1            # accept processes sharing the ports (limits divide)
 
 
 def record_login(store: Store, mailbox_id: int, client_ip: str, at: float) -> None:
@@ -130,7 +131,8 @@ class Pop3Session:
 
     async def _run(self) -> None:
         settings = self.settings
-        refusal = policy.connect_refusal(settings, self.client_ip, self.connections)
+        refusal = policy.connect_refusal(settings, self.client_ip, self.connections,
+                                         self.ctx.processes)
         if refusal is not None:
             text = ("too many connections, try again later" if refusal == "too-many-connections"
                     else "access denied")

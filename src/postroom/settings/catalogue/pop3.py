@@ -12,6 +12,11 @@ OPTIONS = [
     opt("pop3.general.max_connections", "int", 500, "6.3.4.2",
         "Maximum concurrent connections: Cap on simultaneous POP client connections.",
         minimum=1, maximum=100_000, unit="connections"),
+    opt("pop3.general.accept_processes", "int", 1, "6.3.4.2",
+        "How many processes accept POP3 connections, sharing the ports (SO_REUSEPORT); 0 "
+        "means one per CPU (at most 8). The maximum of connections is divided between them. "
+        "Not in the manual (its service is multi-threaded).",
+        minimum=0, maximum=64, unit="processes", live=False, manual_id=""),
     opt("pop3.general.alternate_at_characters", "str", "", "6.3.4.2",
         "Alternate @ characters: Characters (e.g. #$%) accepted in place of @ in usernames."),
     opt("pop3.port", "int", 110, "6.3.4.2",

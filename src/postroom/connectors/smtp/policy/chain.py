@@ -47,6 +47,7 @@ from postroom.connectors.smtp.policy.locality import Recipient, classify
 from postroom.connectors.smtp.policy.options import SettingsReader, read
 from postroom.connectors.smtp.policy.session import Facts, SessionFacts
 from postroom.connectors.smtp.policy.verdict import ACCEPT, Verdict
+from postroom.services.accept_processes import share
 from postroom.store.directory import Directory
 
 Headers = Mapping[str, str] | Sequence[tuple[str, str]]
@@ -80,7 +81,8 @@ class InboundPolicy:
         self.clock = clock
         self.extra_checks: list[Any] = list(extra_checks)
         self.connections = limits.ConnectionCounter()
-        # Accept processes sharing the ports (workers.py): each admits its share.
+        # Accept processes sharing the ports (services/accept_processes.py): each admits
+        # its share.
         self.process_count = 1
         self.recipient_rate = limits.RecipientRate(clock)
         self.drops = limits.DropCounter(clock)
@@ -139,7 +141,7 @@ class InboundPolicy:
 
     def _share(self, limit: int) -> int:
         """This process's part of a connection limit (rounded up)."""
-        return -(-limit // self.process_count)
+        return share(limit, self.process_count)
 
     def on_disconnect(self, session: SessionFacts) -> None:
         """Call once for every session whose ``on_connect`` was accepted."""

@@ -1,6 +1,7 @@
-"""Several accept processes for one SMTP service (``smtp.inbound.accept_processes``).
+"""Several accept processes for one network service (``smtp.inbound.accept_processes``,
+``pop3.general.accept_processes``).
 
-Why: one Python process runs one core. Accepting mail is CPU work (parsing, policy,
+Why: one Python process runs one core. Serving clients is CPU work (parsing, policy,
 logs, TLS) and one process tops out at a few hundred connections per second; with
 ``SO_REUSEPORT`` every process binds the same ports and the kernel spreads new
 connections across them, so N processes use N cores. Each process has its own event
@@ -8,10 +9,10 @@ loop, store connection and group-commit writer (SQLite serialises their commits)
 the durability promise is unchanged: 250 only after the commit.
 
 The process that ``postroom serve`` started is the *primary*: it binds first, runs
-the drop folder, and starts ``N - 1`` *secondaries* (the same program, ``serve smtp``,
-told its role through :data:`ROLE_ENV`). Secondaries die with the primary (Linux
-parent-death signal), and the primary restarts a secondary that exits unexpectedly
-(``postroom.services.children``).
+what must run once (the SMTP drop folder), and starts ``N - 1`` *secondaries* (the
+same program, ``serve SERVICE``, told its role through :func:`role_variable`).
+Secondaries die with the primary (Linux parent-death signal), and the primary
+restarts a secondary that exits unexpectedly (``postroom.services.children``).
 
 Known limits: counters that live in memory are per process. Connection limits (in
 total and per IP) are divided by N and rounded up, so the sum over the processes is
@@ -29,8 +30,12 @@ from pathlib import Path
 
 from postroom.services.children import Children
 
-ROLE_ENV = "POSTROOM_SMTP_ROLE"
 MAX_AUTO = 8
+
+
+def role_variable(service: str) -> str:
+    """The environment variable that tells a secondary of ``service`` its role."""
+    return f"POSTROOM_{service.upper().replace('-', '_')}_ROLE"
 
 
 @dataclass(frozen=True)
@@ -49,9 +54,9 @@ class Role:
         return self.count > 1
 
 
-def role_from_environment() -> Role | None:
+def role_from_environment(service: str) -> Role | None:
     """The role a primary gave this process, or None when started by an administrator."""
-    text = os.environ.get(ROLE_ENV, "")
+    text = os.environ.get(role_variable(service), "")
     if not text:
         return None
     try:
@@ -70,10 +75,15 @@ def wanted_processes(setting: int) -> int:
     return setting
 
 
-def secondaries(home: Path, count: int) -> Children:
+def secondaries(home: Path, service: str, count: int) -> Children:
     """The primary's children (started once its listeners are bound)."""
     children = Children(home)
     for index in range(1, count):
-        children.add(f"smtp accept process {index + 1}/{count}", ["serve", "smtp"],
-                     {ROLE_ENV: f"{index}/{count}"})
+        children.add(f"{service} accept process {index + 1}/{count}", ["serve", service],
+                     {role_variable(service): f"{index}/{count}"})
     return children
+
+
+def share(limit: int, count: int) -> int:
+    """One process's part of a limit shared by ``count`` processes (rounded up)."""
+    return -(-limit // count)

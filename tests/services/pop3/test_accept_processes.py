@@ -1,0 +1,56 @@
+"""Two POP3 accept processes share the ports; the maildrop lock holds across them."""
+
+from __future__ import annotations
+
+import poplib
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import postroom_executable
+from tests.connectors.smtp.e2e.test_accept_processes import _children, _listeners
+from tests.services.pop3.conftest import PASSWORD, _prepare, message
+
+
+def test_two_processes_serve_one_port_and_share_the_lock(tmp_path: Path) -> None:
+    home = tmp_path / "data"
+    store = _prepare(home)
+    store.settings.set("pop3.general.accept_processes", 2)
+    port = store.settings.get("pop3.port")
+    store.messages.append("example", "bob", "Inbox", message(1))
+    store.close()
+    proc = subprocess.Popen([*postroom_executable(), "--home", str(home), "serve", "pop3"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (_children(proc.pid) and _listeners(port) == 2):
+            assert proc.poll() is None and time.monotonic() < deadline, "no second process"
+            time.sleep(0.1)
+        sessions = []
+        for _ in range(20):                  # the kernel spreads them over both
+            client = poplib.POP3("127.0.0.1", port, timeout=10)
+            sessions.append(client)
+        client = sessions[0]
+        client.user("bob@example")
+        client.pass_(PASSWORD)
+        for other in sessions[1:]:           # whichever process it reached: in use
+            other.user("bob@example")
+            try:
+                other.pass_(PASSWORD)
+                raise AssertionError("a second session got the maildrop")
+            except poplib.error_proto as refused:
+                assert b"IN-USE" in refused.args[0]
+        assert client.stat()[0] == 1
+        for session in sessions:
+            session.quit()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    activity = "".join(p.read_text() for p in (home / "logs").rglob("*") if p.is_file()
+                       and "POP3" in p.as_posix() and "ctivity" in p.name)
+    ids = {int(line.split("\t")[3]) for line in activity.splitlines()
+           if line.count("\t") >= 9 and line.split("\t")[3].isdigit()}
+    assert {n % 2 for n in ids} == {0, 1}, "both processes served connections"
