@@ -653,7 +653,7 @@ class SmtpSession:
         if not isinstance(step, Credentials):
             self.log.note(f"AUTH refused: {getattr(step, 'reason', '')}")
             return wire.Reply(501, "5.5.2", "Malformed authentication response")
-        identity = await self.ctx.authenticator.verify(step)
+        identity = await self.ctx.authenticator.verify(step, str(self.facts.client_ip))
         if identity is None:
             self.auth_failures += 1
             self.log.note(f"AUTH {step.mechanism} failed for {step.username!r}")
