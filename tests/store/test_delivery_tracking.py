@@ -121,3 +121,17 @@ def test_directory_changes_bump_the_generation(store: Store) -> None:
     bumped = generation()
     store.messages.append("gen", "zed", "Inbox", message(1))   # usage columns: no bump
     assert generation() == bumped > after_create
+
+
+def test_an_enqueue_once_key_queues_nothing_the_second_time(store: Store) -> None:
+    from postroom.store.queue import AlreadyQueued
+
+    first = store.queue.enqueue_async("MTA.inbound", envelope(), b"\r\none\r\n",
+                                      once_key="file-1").result()
+    with pytest.raises(AlreadyQueued):
+        store.queue.enqueue_async("MTA.inbound", envelope(), b"\r\none\r\n",
+                                  once_key="file-1").result()
+    assert [e.id for e in store.queue.list("MTA.inbound")] == [first.id]
+    store.queue.enqueue_async("MTA.inbound", envelope(), b"\r\ntwo\r\n",
+                              once_key="file-2").result()
+    assert len(store.queue.list("MTA.inbound")) == 2

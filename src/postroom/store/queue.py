@@ -56,6 +56,13 @@ class QueueError(ValueError):
         self.message = message
 
 
+class AlreadyQueued(QueueError):
+    """An enqueue with a ``once_key`` that was used before: nothing was queued."""
+
+
+ONCE_KEEP_DAYS = 30       # how long enqueue-once keys are remembered
+
+
 def new_tracking_id(now: float | None = None) -> str:
     """16 characters of Crockford base32: 48 bits of milliseconds, 32 random bits.
 
@@ -135,7 +142,11 @@ class Queue(Protocol):
     def enqueue(self, queue: str, envelope: Envelope, body: Body) -> QueueEntry: ...
 
     def enqueue_async(self, queue: str, envelope: Envelope, body: Body,
-                      ) -> Future[QueueEntry]: ...
+                      once_key: str | None = None) -> Future[QueueEntry]:
+        """As ``enqueue``, returning at once. With ``once_key`` the key is recorded in
+        the same transaction as the entry; a key used before fails with
+        :class:`AlreadyQueued` and queues nothing (a producer that crashed after the
+        commit but before cleaning up does not queue its message twice)."""
 
     def claim(self, queue: str, worker: str, limit: int = 10,
               lease_seconds: float = 300.0) -> list[QueueEntry]: ...

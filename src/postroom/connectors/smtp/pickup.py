@@ -11,10 +11,12 @@ others ``[SMTP:...]``; unknown hosted addresses are dropped (and logged). A file
 no usable recipient, or that cannot be parsed, is moved to ``DIR/badmail``.
 
 Crash safety: the original file is removed only after the queue committed the
-message, so a crash can at worst send it twice, never lose it. Write files under
-another name (or elsewhere) and rename them into the folder; files whose names start
-with ``.`` and files modified in the last :attr:`DropFolder.settle` seconds are left
-alone for the next scan.
+message, and the commit records the file's identity (name, inode, size, modification
+time) as an enqueue-once key: a file found again after a crash between the commit and
+its removal is removed without being queued twice. Nothing is lost, nothing doubled.
+Write files under another name (or elsewhere) and rename them into the folder; files
+whose names start with ``.`` and files modified in the last :attr:`DropFolder.settle`
+seconds are left alone for the next scan.
 
 Untrusted input: the files' contents (whoever can write the folder can send mail as
 anyone: keep it writable by trusted local users only).
@@ -37,7 +39,7 @@ from postroom.connectors.smtp.address import AddressError, parse_forward_path
 from postroom.connectors.smtp.policy import InboundPolicy, SessionFacts
 from postroom.connectors.smtp.transcript import Transcript
 from postroom.store import Store
-from postroom.store.queue import Envelope, QueueError, new_tracking_id
+from postroom.store.queue import AlreadyQueued, Envelope, QueueError, new_tracking_id
 from postroom.store.tracking import TrackingEvent
 
 log = logging.getLogger("postroom.smtp.pickup")
@@ -48,6 +50,13 @@ COPY_CHUNK = 1024 * 1024
 
 class PickupError(ValueError):
     """The file cannot be sent as it is; it goes to bad mail."""
+
+
+def once_key(path: Path) -> str:
+    """The file's identity for enqueue-once: name, inode, size and modification time
+    (a new file of the same name is a new message)."""
+    st = path.stat()
+    return f"pickup:{path.name}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
 class DropFolder:
@@ -100,13 +109,23 @@ class DropFolder:
     async def _send(self, path: Path) -> int:
         tracking = new_tracking_id()
         try:
+            key = once_key(path)
             envelope, body = await asyncio.to_thread(self._prepare, path, tracking)
+        except FileNotFoundError:
+            return 0
         except PickupError as exc:
             self._to_badmail(path, str(exc))
             return 0
         try:
-            future = self.store.queue.enqueue_async(INBOUND_QUEUE, envelope, body)
+            future = self.store.queue.enqueue_async(INBOUND_QUEUE, envelope, body,
+                                                    once_key=key)
             await asyncio.wrap_future(future)
+        except AlreadyQueued:
+            # Queued before a crash that came before the file's removal: remove it now.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            self.log.note(f"drop folder: {path.name} was already queued; removed")
+            return 0
         except QueueError as exc:
             self._to_badmail(path, str(exc))
             return 0

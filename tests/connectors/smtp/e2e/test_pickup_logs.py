@@ -72,3 +72,21 @@ def test_logs_can_be_switched_off_live(smtp_server: SmtpServer) -> None:
     folder = smtp_server.home / "logs" / "SMTP"
     assert not list(folder.glob("SMTP-Activity-*.log"))
     assert list(folder.glob("SMTP-Debug-*.log"))
+
+
+def test_a_file_queued_before_a_crash_is_not_queued_again(smtp_server: SmtpServer) -> None:
+    """The crash window: the message was committed, the file not yet removed."""
+    from postroom.store.queue import Envelope
+
+    pickup = smtp_server.home / "pickup"
+    temp = pickup / ".writing"
+    temp.write_bytes(b"From: bob@example.com\r\nTo: alice@example.com\r\n\r\nonce\r\n")
+    st = temp.stat()
+    key = f"pickup:again.eml:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"   # once_key()
+    first = smtp_server.store.queue.enqueue_async(
+        "MTA.inbound", Envelope(sender="", recipients=["[SF:example/alice]"]),
+        temp.read_bytes(), once_key=key).result()
+    os.rename(temp, pickup / "again.eml")        # the "restarted" server finds the file
+    smtp_server.wait_for(lambda: not (pickup / "again.eml").exists())
+    assert [e.tracking_id for e in smtp_server.entries()] == [first.tracking_id]
+    assert not list((smtp_server.home / "badmail").glob("*.eml"))

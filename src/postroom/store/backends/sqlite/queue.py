@@ -45,7 +45,9 @@ from postroom.store.groupcommit import GroupCommitWriter, Operation, WriterStats
 from postroom.store.processes import process_alive
 from postroom.store.queue import (
     AREAS,
+    ONCE_KEEP_DAYS,
     STATES,
+    AlreadyQueued,
     Area,
     Body,
     Envelope,
@@ -191,6 +193,24 @@ class _Enqueue:
         self.segment = None
 
 
+class _EnqueueOnce(_Enqueue):
+    """An enqueue that also records ``once_key``: a key seen before fails the operation
+    with :class:`sqlite3.IntegrityError`, and nothing is queued (its savepoint)."""
+
+    single_statement = False
+    apply_batch = None          # type: ignore[assignment]  # one by one: keys may clash
+
+    def __init__(self, owner: SqliteQueue, queue: str, envelope: Envelope, body: Body,
+                 once_key: str) -> None:
+        super().__init__(owner, queue, envelope, body)
+        self.once_key = once_key
+
+    def apply(self, conn: sqlite3.Connection) -> QueueEntry:
+        conn.execute("INSERT INTO enqueue_once (key, tracking_id, at) VALUES (?, ?, ?)",
+                     (self.once_key, str(self.envelope.tracking_id), time.time()))
+        return super().apply(conn)
+
+
 class _Route:
     """Remove one entry and create its successors, sharing its body bytes."""
 
@@ -279,6 +299,7 @@ class SqliteQueue:
         self._writer = GroupCommitWriter("postroom-queue", store.new_connection, self._flush,
                                          max_batch=max_batch, after_commit=self._after_commit)
         self.collected_on_open = self.collect_segments()
+        self._forget_old_once_keys()
 
     @property
     def writer_stats(self) -> WriterStats:
@@ -338,14 +359,24 @@ class SqliteQueue:
     def enqueue(self, queue: str, envelope: Envelope, body: Body) -> QueueEntry:
         return self.enqueue_async(queue, envelope, body).result()
 
-    def enqueue_async(self, queue: str, envelope: Envelope, body: Body) -> Future[QueueEntry]:
-        """Queue for the next batch; bad envelope or queue name is raised at once."""
+    def enqueue_async(self, queue: str, envelope: Envelope, body: Body,
+                      once_key: str | None = None) -> Future[QueueEntry]:
+        """Queue for the next batch; bad envelope or queue name is raised at once.
+
+        With ``once_key``, a key already used (within :data:`ONCE_KEEP_DAYS`) makes the
+        future fail with :class:`AlreadyQueued` and queues nothing.
+        """
         check_queue_name(queue)
         envelope.check()
         if not isinstance(body, bytes | bytearray | memoryview) and not os.path.isfile(body):
             raise QueueError("body", f"cannot read {body}: no such file")
         if envelope.tracking_id is None:
             envelope = _with_tracking(envelope, new_tracking_id())
+        if once_key is not None:
+            future: Future[QueueEntry] = Future()
+            inner = self._writer.submit(_EnqueueOnce(self, queue, envelope, body, once_key))
+            inner.add_done_callback(lambda done: _once_outcome(done, future, once_key))
+            return future
         return self._writer.submit(_Enqueue(self, queue, envelope, body))
 
     def route(self, entry_id: int, targets: Sequence[tuple[str, Envelope]],
@@ -479,6 +510,11 @@ class SqliteQueue:
         if worker is not None and (row["state"] != "claimed" or row["claimed_by"] != worker):
             raise QueueError("entry", f"queue entry {entry_id} is not claimed by {worker} "
                                       "(its lease ran out?)")
+
+    def _forget_old_once_keys(self) -> None:
+        with contextlib.suppress(sqlite3.Error), self._store.transaction() as conn:
+            conn.execute("DELETE FROM enqueue_once WHERE at < ?",
+                         (time.time() - ONCE_KEEP_DAYS * 86400,))
 
     # -- administration (manual 10.7) -------------------------------------------------
 
@@ -700,6 +736,16 @@ class SqliteQueue:
 
     def segment_names(self) -> Iterable[str]:
         return sorted(p.name for p in self.directory.glob("*.seg"))
+
+
+def _once_outcome(done: Future[QueueEntry], future: Future[QueueEntry], key: str) -> None:
+    error = done.exception()
+    if isinstance(error, sqlite3.IntegrityError):
+        future.set_exception(AlreadyQueued("once_key", f"{key!r} was queued before"))
+    elif error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(done.result())
 
 
 def _size(path: Path) -> int:
