@@ -100,3 +100,25 @@ def test_claimed_entries_no_thread_started_are_handed_back_at_stop(store: Store)
     # for the next worker, not stuck in a claim until the lease runs out.
     assert worker.processed == 1
     assert _states(store) == {"ready": 9}
+
+
+def test_entries_waiting_too_long_for_a_thread_are_handed_back_not_handled_late(
+        store: Store) -> None:
+    _fill(store, 5)
+    handled: list[tuple[int, int]] = []
+
+    def handler(entry: QueueEntry) -> None:
+        handled.append((entry.id, entry.attempts))
+        if len(handled) == 1:
+            time.sleep(0.5)       # longer than a quarter of the lease: the others wait
+
+    worker = QueueWorker(store, QUEUE, handler, name="test", threads=lambda: 1,
+                         poll_seconds=0.2, lease_seconds=1.0, claim_batch=64)
+    worker.start()
+    try:
+        _wait_for(lambda: worker.processed == 5)
+    finally:
+        worker.stop()
+    assert sorted(entry_id for entry_id, _ in handled) == sorted(set(i for i, _ in handled))
+    assert len(handled) == 5 and store.queue.list(QUEUE) == []
+    assert {attempts for _, attempts in handled[1:]} == {2}   # claimed again, afresh

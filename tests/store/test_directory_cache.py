@@ -55,3 +55,17 @@ def test_another_process_s_change_applies_within_the_staleness_bound(store: Stor
     time.sleep(MAX_STALENESS + 0.05)
     cached.refresh()
     assert cached.get_domain("late.test").postoffice == "acme"
+
+
+def test_the_addresses_of_a_mailbox_are_kept_until_a_change(store: Store) -> None:
+    store.directory.create_postoffice("acme")
+    store.directory.create_domain("acme.test", "acme")
+    store.directory.create_mailbox("acme", "bob", "Pass-word-12345!x")
+    cached = CachedDirectory(store)
+    first = [a.address for a in cached.list_addresses(target="[SF:acme/bob]")]
+    assert first == ["[SMTP:bob@acme.test]"]
+    cached.list_addresses(target="[SF:acme/bob]").clear()    # a copy: the cache keeps its own
+    store.directory.add_address("robert@acme.test", "[SF:acme/bob]")
+    cached.refresh()
+    assert sorted(a.address for a in cached.list_addresses(target="[SF:acme/bob]")) == [
+        "[SMTP:bob@acme.test]", "[SMTP:robert@acme.test]"]

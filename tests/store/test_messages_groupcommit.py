@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -92,3 +93,46 @@ def test_a_failed_flush_fails_the_whole_batch_and_commits_nothing(database: Path
     writer.close()
     assert values(database) == []
     assert log == ["prepare 7", "discard 7"]
+
+
+class BatchInsert(Insert):
+    """Insert that can also be applied many at once (as enqueues and tracking rows are)."""
+
+    batches: ClassVar[list[list[int]]] = []
+
+    @staticmethod
+    def apply_batch(conn: sqlite3.Connection, ops: Sequence[BatchInsert]) -> list[int]:
+        BatchInsert.batches.append([op.value for op in ops])
+        conn.executemany("INSERT INTO t VALUES (?)", [(op.value,) for op in ops])
+        return [op.value * 2 for op in ops]
+
+
+class LastInsert(BatchInsert):
+    apply_last = True
+
+
+def test_runs_are_batched_after_other_operations_and_last_ones_go_last(
+        database: Path) -> None:
+    log: list[str] = []
+    entered, gate = threading.Event(), threading.Event()
+    BatchInsert.batches = []
+
+    def flush(ops: Sequence[Operation]) -> None:
+        entered.set()
+        gate.wait(5)
+
+    writer = GroupCommitWriter("test", lambda: db.connect(database), flush)
+    first = writer.submit(Insert(0, log))
+    assert entered.wait(5)
+    ops: list[Insert] = [LastInsert(100, log), Insert(1, log), BatchInsert(2, log),
+                         BatchInsert(3, log), LastInsert(101, log), Insert(4, log),
+                         BatchInsert(5, log), BatchInsert(6, log), LastInsert(102, log)]
+    futures = [writer.submit(op) for op in ops]
+    gate.set()
+    assert first.result(5) == 0
+    assert [f.result(5) for f in futures] == [op.value * 2 for op in ops]
+    writer.close()
+    # A plain operation before a run does not stop the run from being one statement;
+    # the apply_last operations form one run at the end of their batch.
+    assert BatchInsert.batches == [[2, 3], [5, 6], [100, 101, 102]]
+    assert values(database) == [0, 1, 2, 3, 4, 5, 6, 100, 101, 102]

@@ -39,6 +39,12 @@ Every recipient gets a tracking event (manual 10.5): ``routed`` (detail: connect
 and target, and the group it came through) under the new entry's tracking id, or
 ``bounced``/``failed`` from the NDR module.
 
+Throughput: :meth:`MtaAgent.handle_async` (the queue worker's handler) does not wait
+for its ``route`` to commit: it hands the route's future to the worker and takes the
+next entry, so many entries share one commit of the queue's group-commit writer; the
+``routed`` tracking events and activity lines are written when the route committed.
+:meth:`MtaAgent.handle` is the same, waiting.
+
 Crash safety: route is atomic (old entry or all new ones). A crash between the NDR
 and the route sends the NDR again on the retry; archive copies are idempotent
 (``delivery_id``), the mailbox deliveries downstream too.
@@ -49,10 +55,10 @@ was re-queued as ``-e`` *and* routed, but before the original was acknowledged, 
 the pickup event again on retry.
 
 Untrusted input: the whole message. Only the header block is read (at most
-:data:`HEADER_LIMIT` bytes, line by line from the queue file) and parsed by the
-standard library's tolerant ``compat32`` header parser, so no headers, NUL bytes,
-8-bit garbage or broken MIME route like any other message, and a huge body is never
-loaded.
+:data:`HEADER_LIMIT` bytes, in chunks from the queue file) and its ``Received`` fields
+are counted by :mod:`.header_fields` (the standard library's compat32 reading, without
+building a message object), so no headers, NUL bytes, 8-bit garbage or broken MIME
+route like any other message, and a huge body is never loaded.
 """
 
 from __future__ import annotations
@@ -60,16 +66,15 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import replace
-from email.message import Message
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from pathlib import Path
 from typing import Any
 
 from postroom.logs import ServiceLogs
 from postroom.mta.archive import ArchiveError, archive_copy, archive_direction
 from postroom.mta.expand import Delivery, Expander, Expansion, Unresolved
+from postroom.mta.header_fields import count_fields
 from postroom.mta.pickup_event import (
     CONNECTOR_TYPES,
     DEFAULT_TIMEOUT,
@@ -86,32 +91,45 @@ log = logging.getLogger("postroom.mta")
 
 MAX_HOPS = 30
 HEADER_LIMIT = 1024 * 1024
+_READ_CHUNK = 16 * 1024
 INBOUND = "MTA.inbound"
 OUTGOING = {"SF": "SF.outgoing", "LS": "LS.outgoing", "SMTP": "SMTP.outgoing"}
 SERVICE = "MTA"
 
 
+def header_end(data: bytes) -> int:
+    """Length of the header block at the start of ``data`` (through the empty line
+    that ends it); -1 when ``data`` holds no empty line yet."""
+    if data.startswith(b"\n"):
+        return 1
+    if data.startswith(b"\r\n"):
+        return 2
+    crlf, lf = data.find(b"\n\r\n"), data.find(b"\n\n")
+    if crlf < 0 and lf < 0:
+        return -1
+    if lf < 0 or 0 <= crlf < lf:
+        return crlf + 3
+    return lf + 2
+
+
 def read_header_block(store: Store, entry: QueueEntry, limit: int = HEADER_LIMIT) -> bytes:
     """The message's header block (up to the first empty line), at most ``limit`` bytes."""
-    block = bytearray()
+    block = b""
     with store.queue.open_body(entry) as body:
         while len(block) < limit:
-            line = body.readline(min(65536, limit - len(block)))
-            if not line:
+            chunk = body.read(min(_READ_CHUNK, limit - len(block)))
+            if not chunk:
                 break
-            block += line
-            if line in (b"\r\n", b"\n"):
-                break
-    return bytes(block)
+            block += chunk
+            end = header_end(block)
+            if end >= 0:
+                return block[:end]
+    return block
 
 
-def parse_headers(block: bytes) -> Message:
-    """Tolerant parse of a header block: never raises for bad input."""
-    return BytesHeaderParser(policy=compat32).parsebytes(block)
-
-
-def count_hops(headers: Message) -> int:
-    return len(headers.get_all("Received") or [])
+def count_hops(block: bytes) -> int:
+    """The number of ``Received`` fields in a header block."""
+    return count_fields(block, "Received")
 
 
 def connector_type(envelope: Envelope) -> str:
@@ -148,17 +166,23 @@ class MtaAgent:
     # -- the handler ---------------------------------------------------------------------
 
     def handle(self, entry: QueueEntry) -> None:
+        """Route ``entry`` and wait until that is committed."""
+        done = self.handle_async(entry)
+        if done is not None:
+            done.result()
+
+    def handle_async(self, entry: QueueEntry) -> Future[Any] | None:
+        """Route ``entry``; the future of the ``route`` (or ``ack``) that finishes it,
+        or None when it is finished already (see the module docstring)."""
         envelope = entry.envelope
-        headers = parse_headers(read_header_block(self.store, entry))
-        hops = count_hops(headers)
+        hops = count_hops(read_header_block(self.store, entry))
         if hops > self.max_hops:
             self._debug(entry, f"mail loop: {hops} Received headers (limit {self.max_hops})")
             failed = [Unresolved(r, self._shown(entry, r), "5.4.6",
                                  f"554 5.4.6 Mail loop detected: {hops} Received headers "
                                  f"(limit {self.max_hops})") for r in envelope.recipients]
             self._bounce(entry, failed)
-            self.store.queue.ack(entry.id, worker=self.worker)
-            return
+            return self._ack(entry)
         message_file: Path | None = None
         try:
             settings = self.store.settings
@@ -168,7 +192,7 @@ class MtaAgent:
                 message_file, modified = self._pickup_event(entry, program)
                 if modified:
                     self._continue_changed(entry, message_file)
-                    return
+                    return None
             direction = archive_direction(self.store)
             if direction == "pickup":
                 self._archive(entry, message_file)
@@ -181,12 +205,13 @@ class MtaAgent:
                 self._archive(entry, message_file)
             if expansion.failed:
                 self._bounce(entry, expansion.failed)
-            if targets:
-                created = self.store.queue.route(entry.id, [t for t, _ in targets])
-                self._routed(entry, targets, created)
-            else:
+            if not targets:
                 self._debug(entry, "no recipient left to deliver")
-                self.store.queue.ack(entry.id, worker=self.worker)
+                return self._ack(entry)
+            routed: Future[list[QueueEntry]] = self.store.queue.route_async(  # type: ignore[attr-defined]
+                entry.id, [t for t, _ in targets])
+            routed.add_done_callback(lambda done: self._after_route(entry, targets, done))
+            return routed
         finally:
             if message_file is not None:
                 with contextlib.suppress(OSError):
@@ -262,6 +287,19 @@ class MtaAgent:
         for f in failed:
             self._activity(entry, "FAIL", f"{f.recipient} {f.address}", f"{f.diagnostic}; {note}")
         self._debug(entry, f"{len(failed)} recipient(s) failed; {note}")
+
+    def _ack(self, entry: QueueEntry) -> Future[Any]:
+        return self.store.queue.ack_async(entry.id, worker=self.worker)  # type: ignore[attr-defined,no-any-return]
+
+    def _after_route(self, entry: QueueEntry, targets: Sequence[tuple[tuple[str, Envelope],
+                                                                       list[Delivery]]],
+                     done: Future[list[QueueEntry]]) -> None:
+        """The route committed (or failed: the queue worker retries the entry)."""
+        if done.exception() is None:
+            try:
+                self._routed(entry, targets, done.result())
+            except Exception:
+                log.exception("MTA: logging the route of %s failed", entry.tracking_id)
 
     def _routed(self, entry: QueueEntry, targets: Sequence[tuple[tuple[str, Envelope],
                                                                   list[Delivery]]],

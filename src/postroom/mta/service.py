@@ -54,7 +54,7 @@ class MtaService:
         self.logs.apply_settings(self.store.settings, "mta")
         self.agent = MtaAgent(self.store, logs=self.logs,
                               pickup_event_timeout=self.pickup_event_timeout)
-        self.worker = QueueWorker(self.store, INBOUND, self.agent.handle, name="mta",
+        self.worker = QueueWorker(self.store, INBOUND, self.agent.handle_async, name="mta",
                                   threads=self.threads, poll_seconds=self.poll_seconds)
         self.agent.worker = self.worker.worker_id
         self.worker.start()

@@ -19,9 +19,26 @@ each one acknowledged, routed, retried or failed. This is that loop, once.
   bad mail area (manual: messages that cannot be processed), so one poisonous message
   cannot block or loop forever.
 
+* **Claims in bulk:** the dispatcher claims up to :data:`CLAIM_BATCH` entries at once
+  (one write transaction for all of them, instead of one per free thread); those
+  no thread can take yet wait in a local backlog, and a thread that finishes an entry
+  takes the next one from it without a round through the dispatcher. Entries still in
+  the backlog at ``stop``, or after a quarter of their lease (slow handlers, one
+  thread), are handed back rather than handled late: a lease must not run out while
+  the entry waits here, or another worker could take it too.
+
 Handlers own the outcome of an entry: they call ``ack``/``route``/``retry``/``fail``
 (with ``worker=self.worker_id``) themselves. An entry left claimed by a handler that
 returned normally is acknowledged by the loop, so "returned" means "done".
+
+**Finishing asynchronously.** A handler may instead return the
+:class:`~concurrent.futures.Future` of the store call that finishes the entry
+(``route_async``, ``ack_async``): its thread is free at once for the next entry, and
+the entry's outcome is that future's. This is what lets the group-commit writers make
+one batch of many entries: a thread that waited for its own commit would keep each
+batch as small as the thread count. A failed future is handled like a handler that
+raised (retry, then bad mail); at most :data:`MAX_PENDING` futures are outstanding
+(a handler returning one more waits), and ``stop`` waits for them.
 """
 
 from __future__ import annotations
@@ -32,8 +49,10 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from postroom.store import Store
 from postroom.store.processes import process_alive
@@ -42,7 +61,10 @@ from postroom.store.wake import WakeListener
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[QueueEntry], None]
+Handler = Callable[[QueueEntry], "Future[Any] | None"]
+
+CLAIM_BATCH = 64
+MAX_PENDING = 1024
 
 
 class QueueWorker:
@@ -51,7 +73,7 @@ class QueueWorker:
     def __init__(self, store: Store, queue: str, handler: Handler, *, name: str,
                  threads: Callable[[], int] = lambda: 4, poll_seconds: float = 5.0,
                  lease_seconds: float = 600.0, error_retry_seconds: float = 300.0,
-                 max_errors: int = 5) -> None:
+                 max_errors: int = 5, claim_batch: int = CLAIM_BATCH) -> None:
         self.store = store
         self.queue = queue
         self.handler = handler
@@ -61,6 +83,7 @@ class QueueWorker:
         self.lease_seconds = lease_seconds
         self.error_retry_seconds = error_retry_seconds
         self.max_errors = max_errors
+        self.claim_batch = max(1, claim_batch)
         self.worker_id = f"{name}:{socket.gethostname()}:{os.getpid()}"
         self._listener: WakeListener | None = None
         self._stop = threading.Event()
@@ -68,9 +91,13 @@ class QueueWorker:
         self._pool: ThreadPoolExecutor | None = None
         self._slots = threading.Semaphore(0)
         self._slot_count = 0
-        self._in_flight: set[int] = set()
+        # Claimed, not started yet: (entry, monotonic time of the claim).
+        self._backlog: deque[tuple[QueueEntry, float]] = deque()
+        self._room = threading.Semaphore(MAX_PENDING)  # for futures still to complete
+        self._pending = 0
         self._lock = threading.Lock()
-        self.processed = 0
+        self._settled_all = threading.Condition(self._lock)
+        self.processed = 0      # entries finished (handler returned, future completed)
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -85,7 +112,7 @@ class QueueWorker:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Take no new entries; wait for the ones in flight (their leases expire if
-        we are killed instead)."""
+        we are killed instead); hand back the claimed ones no thread started."""
         self._stop.set()
         if self._listener is not None:
             self._listener.poke()
@@ -93,6 +120,10 @@ class QueueWorker:
             self._thread.join(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=False)
+        with self._settled_all:
+            self._settled_all.wait_for(lambda: self._pending == 0, timeout)
+            unstarted, self._backlog = [e for e, _ in self._backlog], deque()
+        self._hand_back(unstarted)
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -116,7 +147,7 @@ class QueueWorker:
             while self._slot_count < wanted:
                 self._slot_count += 1
                 self._slots.release()
-            # Shrinking: surplus slots are swallowed as they come back (_finish).
+            # Shrinking: surplus slots are swallowed as they come back (_process).
 
     def reclaim_from_dead(self) -> int:
         """Entries claimed by a process of this host that no longer runs (killed, crashed)
@@ -155,7 +186,8 @@ class QueueWorker:
             self._listener.wait(self.poll_seconds)
 
     def _claim_some(self) -> int:
-        """Claim as many entries as there are free slots; 0 when the queue is empty."""
+        """Start as many entries as there are free slots (from the backlog first, else
+        claimed now, up to ``claim_batch`` at once); 0 when the queue is empty."""
         if not self._slots.acquire(timeout=min(self.poll_seconds, 1.0)):
             return 0          # every thread busy: a finishing one pokes the listener
         free = 1
@@ -164,38 +196,119 @@ class QueueWorker:
         if self._stop.is_set():
             self._give_back(free)
             return 0
-        entries = self.store.queue.claim(self.queue, self.worker_id, limit=free,
-                                         lease_seconds=self.lease_seconds)
-        self._give_back(free - len(entries))
+        started: list[QueueEntry] = []
+        try:
+            while len(started) < free:
+                entry = self._from_backlog()
+                if entry is None:
+                    break
+                started.append(entry)
+            if not started:
+                entries = self.store.queue.claim(self.queue, self.worker_id,
+                                                 limit=max(free, self.claim_batch),
+                                                 lease_seconds=self.lease_seconds)
+                started = entries[:free]
+                now = time.monotonic()
+                with self._lock:
+                    self._backlog.extend((entry, now) for entry in entries[free:])
+        finally:
+            self._give_back(free - len(started))
         assert self._pool is not None
-        for entry in entries:
-            with self._lock:
-                self._in_flight.add(entry.id)
+        for entry in started:
             self._pool.submit(self._process, entry)
-        return len(entries)
+        return len(started)
+
+    def _from_backlog(self) -> QueueEntry | None:
+        """The next claimed entry to start; those that waited too long are handed back."""
+        stale: list[QueueEntry] = []
+        found = None
+        limit = time.monotonic() - self.lease_seconds / 4
+        with self._lock:
+            while self._backlog and not self._stop.is_set():
+                entry, claimed = self._backlog.popleft()
+                if claimed >= limit:
+                    found = entry
+                    break
+                stale.append(entry)
+        self._hand_back(stale)
+        return found
+
+    def _hand_back(self, entries: Sequence[QueueEntry]) -> None:
+        """Claimed entries we will not handle: ready again at once, for any worker."""
+        for entry in entries:
+            with contextlib.suppress(Exception):
+                self.store.queue.retry(entry.id, time.time(), entry.last_error or "",
+                                       worker=self.worker_id)
 
     def _give_back(self, count: int) -> None:
         for _ in range(count):
             self._slots.release()
 
-    def _process(self, entry: QueueEntry) -> None:
-        try:
-            self.handler(entry)
-            self._ack_if_still_claimed(entry)
-        except Exception as exc:
-            log.exception("%s: entry %s (%s) failed", self.name, entry.id, entry.tracking_id)
-            self._after_error(entry, exc)
-        finally:
+    def _process(self, entry: QueueEntry | None) -> None:
+        """Handle ``entry``, then the backlog's next ones, on this thread and slot."""
+        surplus = False
+        while entry is not None:
+            self._handle(entry)
             with self._lock:
-                self._in_flight.discard(entry.id)
                 surplus = self._slot_count > max(1, int(self.threads()))
                 if surplus:
                     self._slot_count -= 1
+            entry = None if surplus else self._from_backlog()
+        if not surplus:
+            self._slots.release()
+        if self._listener is not None:
+            self._listener.poke()
+
+    def _handle(self, entry: QueueEntry) -> None:
+        try:
+            outcome = self.handler(entry)
+        except Exception as exc:
+            log.exception("%s: entry %s (%s) failed", self.name, entry.id, entry.tracking_id)
+            self._after_error(entry, exc)
+            self._count()
+            return
+        if isinstance(outcome, Future):
+            self._room.acquire()
+            with self._lock:
+                self._pending += 1
+            outcome.add_done_callback(lambda done: self._settle(entry, done))
+            return
+        self._ack_if_still_claimed(entry)
+        self._count()
+
+    def _settle(self, entry: QueueEntry, done: Future[Any]) -> None:
+        """A handler's future completed (run by the thread that completed it)."""
+        try:
+            error = done.exception()
+            if isinstance(error, QueueError | LookupError):
+                # The entry is gone or no longer ours (finished meanwhile, lease lost):
+                # nothing to retry.
+                log.warning("%s: entry %s (%s): %s", self.name, entry.id, entry.tracking_id,
+                            error)
+            elif error is not None:
+                log.error("%s: entry %s (%s) failed", self.name, entry.id, entry.tracking_id,
+                          exc_info=error)
+                self._error_later(entry, error)
+        finally:
+            self._room.release()
+            with self._settled_all:
+                self._pending -= 1
+                self.processed += 1
+                self._settled_all.notify_all()
+
+    def _error_later(self, entry: QueueEntry, error: BaseException) -> None:
+        """Reschedule on a pool thread, not on the store's writer thread that runs
+        future callbacks; inline when the pool is gone (stopping)."""
+        exc = error if isinstance(error, Exception) else RuntimeError(str(error))
+        try:
+            assert self._pool is not None
+            self._pool.submit(self._after_error, entry, exc)
+        except RuntimeError:
+            self._after_error(entry, exc)
+
+    def _count(self) -> None:
+        with self._lock:
             self.processed += 1
-            if not surplus:
-                self._slots.release()
-            if self._listener is not None:
-                self._listener.poke()
 
     def _ack_if_still_claimed(self, entry: QueueEntry) -> None:
         """The handler returned: acknowledge, unless it already finished the entry

@@ -1,5 +1,6 @@
 """A process-wide cache of the directory lookups mail flow repeats: domains, the
-address map, mailboxes, groups.
+address map (resolving an address, and the addresses mapped to a mailbox, which the
+post office connector needs for a mailbox's own address), mailboxes, groups.
 
 Why: every recipient of every message asks the same few questions (is this domain
 ours, where does this address go, is this mailbox enabled), and each SQLite read
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
 
 MAX_ENTRIES = 50_000
 MAX_STALENESS = 0.1      # seconds: how late another process's change may apply
-CACHED = ("get_domain", "resolve", "get_mailbox", "get_postoffice", "get_group", "get_list")
+CACHED = ("get_domain", "resolve", "get_mailbox", "get_postoffice", "get_group", "get_list",
+          "list_addresses")
 
 
 class _Refused:
@@ -104,7 +106,15 @@ class CachedDirectory:
     def get_list(self, postoffice: str, name: str) -> Any:
         return self._remember("get_list", postoffice, name)
 
-    def _remember(self, method: str, *key: str) -> Any:
+    def list_addresses(self, *, postoffice: str | None = None,
+                       target: str | None = None) -> Any:
+        """The address map's entries (a new list each time: callers may change it)."""
+        return list(self._remember("list_addresses", postoffice, target))
+
+    def _list_addresses(self, postoffice: str | None, target: str | None) -> Any:
+        return self._directory.list_addresses(postoffice=postoffice, target=target)
+
+    def _remember(self, method: str, *key: str | None) -> Any:
         if self._generation is None:
             self.refresh()
         answers = self._answers
@@ -112,7 +122,10 @@ class CachedDirectory:
         found = answers.get(cache_key, _MISSING)
         if found is _MISSING:
             try:
-                found = getattr(self._directory, method)(*key)
+                if method == "list_addresses":
+                    found = self._list_addresses(*key)
+                else:
+                    found = getattr(self._directory, method)(*key)
             except DirectoryError as exc:
                 found = _Refused(exc)
             if len(answers) >= MAX_ENTRIES:

@@ -30,6 +30,11 @@ multi-row INSERT). The writer uses it for runs of up to :data:`BATCH_STATEMENT_R
 consecutive operations of that class; if it refuses (a constraint, bad input), those
 operations are applied one by one so that only the offending one fails.
 
+Operations whose class has a true ``apply_last`` attribute (message tracking rows:
+nothing else reads or depends on them within a batch) are applied after all the
+others of their batch, so that they form one run for ``apply_batch`` instead of one
+statement each between the operations they came with.
+
 An operation whose ``apply`` runs exactly one SQL statement, with nothing after it
 that can fail, may say so with a true ``single_statement`` attribute: SQLite undoes
 a failed statement by itself, so it runs without a savepoint (two statements fewer
@@ -218,6 +223,9 @@ class GroupCommitWriter:
                         fut.set_exception(exc)
 
     def _commit(self, conn: sqlite3.Connection, ready: Batch) -> None:
+        last = [item for item in ready if getattr(item[0], "apply_last", False)]
+        if last and len(last) < len(ready):
+            ready = [item for item in ready if not getattr(item[0], "apply_last", False)] + last
         outcomes: list[tuple[Operation, Future[Any], Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -226,11 +234,11 @@ class GroupCommitWriter:
                 if index < len(outcomes):
                     continue      # applied with the operations before it (apply_batch)
                 if index >= one_by_one_until:
-                    applied = self._apply_run(conn, ready, index)
+                    applied, run_end = self._apply_run(conn, ready, index)
                     if applied:
                         outcomes.extend(applied)
                         continue
-                    one_by_one_until = index + BATCH_STATEMENT_ROWS
+                    one_by_one_until = run_end     # no run here, or it refused
                 savepoint = not getattr(op, "single_statement", False)
                 if savepoint:
                     conn.execute("SAVEPOINT op")
@@ -279,29 +287,32 @@ class GroupCommitWriter:
 
     @staticmethod
     def _apply_run(conn: sqlite3.Connection, ready: Batch, start: int,
-                   ) -> list[tuple[Operation, Future[Any], Any, BaseException | None]]:
+                   ) -> tuple[list[tuple[Operation, Future[Any], Any, BaseException | None]],
+                              int]:
         """Apply the run of same-class operations at ``start`` with their ``apply_batch``;
-        [] when there is no such run or the statement refused (then: one by one)."""
+        ([], end of the run) when there is no such run or the statement refused (then
+        that run goes one by one; the operations after it may form runs again)."""
         kind = type(ready[start][0])
         apply_batch = getattr(kind, "apply_batch", None)
         if apply_batch is None:
-            return []
+            return [], start + 1
         end = start + 1
         limit = min(len(ready), start + BATCH_STATEMENT_ROWS)
         while end < limit and type(ready[end][0]) is kind:
             end += 1
         if end - start < 2:
-            return []
+            return [], end
         run = ready[start:end]
         try:
             results = apply_batch(conn, [op for op, _ in run])
         except sqlite3.DatabaseError as exc:
             if not isinstance(exc, sqlite3.IntegrityError):
                 raise     # I/O error, corruption, lock timeout: the batch fails
-            return []
+            return [], end
         except Exception:
-            return []
-        return [(op, fut, result, None) for (op, fut), result in zip(run, results, strict=True)]
+            return [], end
+        return ([(op, fut, result, None) for (op, fut), result in zip(run, results, strict=True)],
+                end)
 
     def _fail_all(self, ready: Batch, exc: BaseException) -> None:
         for op, fut in ready:

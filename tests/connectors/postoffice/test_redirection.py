@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from email import message_from_bytes
 from email.policy import default
 
@@ -102,9 +103,12 @@ def test_redirect_to_itself_is_ignored(world: Store, delivery: Delivery) -> None
 def test_redirected_once_even_when_handled_twice(world: Store, delivery: Delivery) -> None:
     redirect_bob(world, "bob@elsewhere.test")
     entry = submit(world, ["[SF:example/bob]"])
-    [claimed] = world.queue.claim("SF.outgoing", "test", limit=1)
-    delivery.handle(claimed)
-    assert Delivery(world).handle(world.queue.get(entry.id)) == []
+    [claimed] = world.queue.claim("SF.outgoing", "test", limit=1, lease_seconds=0.2)
+    delivery.handle(claimed)          # ... and the worker dies before acknowledging
+    time.sleep(0.3)
+    [again] = world.queue.claim("SF.outgoing", "test", limit=1)   # the lease ran out
+    assert again.id == entry.id
+    assert Delivery(world).handle(again) == []
     assert len(inbound(world)) == 1
 
 

@@ -11,6 +11,15 @@ Logs (manual 6.2.4.3, ``postoffice_connector.logging.activity_enabled`` /
 ``DELIVER [SF:po/mb]`` and the outcome) and ``SF-Debug-YYMMDD.log`` (why: loops,
 skipped auto-replies, duplicates), per ``docs/logs.md``. Settings changes apply at
 once (``settings_changed``).
+
+Throughput: the worker's handler is :meth:`PostOfficeConnector.handle_async`: it waits
+for the mailbox appends (a message is durably in the mailbox before anything else),
+then hands the entry's acknowledgement to the queue's group-commit writer and returns
+its future, so the thread goes on to the next entry and many acknowledgements share
+one commit. A crash before that commit only makes the entry come back, and delivery
+is exactly once by ``delivery_id`` (see :mod:`.delivery`). :data:`THREADS` threads
+deliver at once: each waits for its appends' commit, so they are what keeps the
+message store's commit batches large.
 """
 
 from __future__ import annotations
@@ -18,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import Future
+from typing import Any
 
 from postroom.connectors.postoffice.autoresponder import MARK_PREFIX as AUTOREPLY_PREFIX
 from postroom.connectors.postoffice.delivery import (
@@ -37,7 +48,7 @@ from postroom.store.tracking import TrackingEvent
 log = logging.getLogger("postroom.postoffice")
 
 QUEUE = "SF.outgoing"
-THREADS = 8
+THREADS = 32
 # Marks older than this are of no use: retries of an entry end long before (bad mail
 # after a few attempts), and auto-replies are once per day.
 MARK_LIFETIME = 15 * 86400
@@ -54,11 +65,20 @@ class PostOfficeConnector:
         self.events = DeliveryEvents(timeout=event_timeout, on_result=self._event_result)
         self.marks = SentMarks(store)
         self.delivery = Delivery(store, logs=self.logs, events=self.events, marks=self.marks)
+        self.worker: str | None = None      # the queue worker's id, set by the service
         self._last_purge = 0.0
 
     def handle(self, entry: QueueEntry) -> None:
         self.delivery.handle(entry)
         self.purge_marks()
+
+    def handle_async(self, entry: QueueEntry) -> Future[Any] | None:
+        """Deliver ``entry`` (waiting for the mailbox appends); return the future of its
+        acknowledgement (None without a worker id: the caller acknowledges)."""
+        self.handle(entry)
+        if self.worker is None:
+            return None
+        return self.store.queue.ack_async(entry.id, worker=self.worker)  # type: ignore[attr-defined,no-any-return]
 
     def purge_marks(self, *, force: bool = False) -> int:
         now = time.time()
@@ -105,8 +125,9 @@ class PostOfficeService:
 
     async def start(self) -> None:
         self.connector = PostOfficeConnector(self.store, event_timeout=self.event_timeout)
-        self.worker = QueueWorker(self.store, QUEUE, self.connector.handle, name="SF",
+        self.worker = QueueWorker(self.store, QUEUE, self.connector.handle_async, name="SF",
                                   threads=lambda: THREADS, poll_seconds=self.poll_seconds)
+        self.connector.worker = self.worker.worker_id
         await asyncio.to_thread(self.worker.start)
         log.info("post office connector working %s", QUEUE)
 

@@ -26,10 +26,18 @@ gets an NDR ``5.1.1``):
 
 Outcomes that are not deliveries (bounces, redirected copies) are remembered in
 :class:`~.sent_marks.SentMarks` per tracking id and recipient, so a retried entry
-neither bounces nor redirects twice. Unexpected errors for a recipient (disk full,
-database busy) defer it: the other recipients are finished, then
+neither bounces nor redirects twice. They are looked up only when the entry was
+claimed before (``attempts > 1``): on a first attempt no earlier one can have left
+any (the MTA routes an entry once, and every claim counts an attempt). Unexpected
+errors for a recipient (disk full, database busy) defer it: the other recipients are
+finished, then
 :class:`DeliveryDeferred` is raised and the queue worker retries the entry later
 (and moves it to bad mail after repeated failures) — never stuck, never lost.
+
+Directory lookups (mailbox, post office, domain, the mailbox's addresses) go through
+a :class:`~postroom.store.directory_cache.CachedDirectory` refreshed once per entry,
+so a directory change applies from the next entry on; mailbox usage and quota are
+always read from the message store.
 
 Untrusted input: the envelope and the message (see :mod:`.headers`; the body is only
 parsed for footers, which never fail delivery).
@@ -56,6 +64,7 @@ from postroom.logs import Direction, ServiceLogs
 from postroom.store import Store
 from postroom.store.addresses import AddressError, parse_connector
 from postroom.store.directory import DirectoryError, Mailbox, PostOffice
+from postroom.store.directory_cache import CachedDirectory
 from postroom.store.messages import AppendResult, MessageStoreError, QuotaExceeded
 from postroom.store.queue import QueueEntry
 from postroom.store.tracking import TrackingEvent
@@ -111,7 +120,10 @@ class Delivery:
         self.logs = logs
         self.events = events
         self.marks = marks or SentMarks(store)
-        self.notices = notices or quota.QuotaNotices(store, self.marks)
+        # Shared by the worker threads, refreshed per entry (see the module docstring).
+        self.directory = CachedDirectory(store)
+        self.notices = notices or quota.QuotaNotices(store, self.marks,
+                                                     directory=self.directory)
 
     # -- one entry -------------------------------------------------------------------------
 
@@ -122,9 +134,11 @@ class Delivery:
             message = MessageFile.from_stream(stream, entry.body_length, self.store.home.tmp)
         state = _EntryState(entry, plain(entry.envelope.sender),
                             MessageFacts.from_head(message.head), message)
+        self.directory.refresh()
+        retried = entry.attempts > 1      # only a retry can find recipients done before
         try:
             for recipient in dict.fromkeys(entry.envelope.recipients):
-                if self.marks.has(f"{DONE_PREFIX}{entry.tracking_id}/{recipient}"):
+                if retried and self.marks.has(f"{DONE_PREFIX}{entry.tracking_id}/{recipient}"):
                     continue
                 try:
                     outcome = self._recipient(state, recipient)
@@ -158,13 +172,13 @@ class Delivery:
             return self._fail(state, recipient, used, "5.1.1",
                               "550 5.1.1 Not a mailbox of this server", self._ndr_policy())
         try:
-            box = store.directory.get_mailbox(parsed.postoffice, parsed.name)
-            po = store.directory.get_postoffice(box.postoffice)
+            box = self.directory.get_mailbox(parsed.postoffice, parsed.name)
+            po = self.directory.get_postoffice(box.postoffice)
         except DirectoryError:
             return self._fail(state, recipient, used, "5.1.1",
                               "550 5.1.1 Mailbox unknown", self._ndr_policy())
         if used == recipient:
-            used = mailbox_address(store, box)
+            used = mailbox_address(store, box, directory=self.directory)
         refusal = self._disabled(box, po, used)
         if refusal is not None:
             status, diagnostic = refusal
@@ -173,7 +187,8 @@ class Delivery:
         if plan.refused:
             self._debug(entry, f"{recipient}: redirection not followed ({plan.refused}); "
                                "stored in the mailbox instead")
-        own = mailbox_address(store, box, used)
+        own = (mailbox_address(store, box, used, directory=self.directory)
+               if plan.redirects else "")
         sent_copies = []
         for redirect in plan.redirects:
             key = f"{REDIRECT_PREFIX}{entry.tracking_id}/{recipient}/{redirect.reason}"
@@ -267,18 +282,19 @@ class Delivery:
     def _side_effects(self, state: _EntryState, box: Mailbox, used: str, folder: str,
                       message: MessageFile) -> None:
         entry = state.entry
-        try:
-            reply_id, reason = autoresponder.reply(self.store, self.marks, box, state.sender,
-                                                   state.facts,
-                                                   mailbox_address(self.store, box, used))
-            if reply_id is not None:
-                self._track(state, "autoreplied", used, f"auto-reply {reply_id} to "
-                                                        f"{state.sender}")
-            elif box.options.get("autoresponder.enabled"):
-                self._debug(entry, f"{box.login}: no auto-reply ({reason})")
-        except Exception:
-            log.exception("SF: auto-reply for %s failed", box.login)
         options = box.options
+        if options.get("autoresponder.enabled"):
+            try:
+                reply_id, reason = autoresponder.reply(
+                    self.store, self.marks, box, state.sender, state.facts,
+                    mailbox_address(self.store, box, used, directory=self.directory))
+                if reply_id is not None:
+                    self._track(state, "autoreplied", used, f"auto-reply {reply_id} to "
+                                                            f"{state.sender}")
+                else:
+                    self._debug(entry, f"{box.login}: no auto-reply ({reason})")
+            except Exception:
+                log.exception("SF: auto-reply for %s failed", box.login)
         program = str(options.get("delivery_event.program") or "")
         if self.events is None or not options.get("delivery_event.enabled") or not program:
             return
@@ -304,7 +320,7 @@ class Delivery:
         domain = used.rpartition("@")[2] if "@" in used else ""
         if domain:
             try:
-                record = self.store.directory.get_domain(domain)
+                record = self.directory.get_domain(domain)
             except (DirectoryError, ValueError):
                 return None
             if record.options.get("disabled"):
@@ -315,7 +331,7 @@ class Delivery:
         if box.name.lower() == "postmaster":
             return None
         try:
-            return self.store.directory.get_mailbox(box.postoffice, "postmaster")
+            return self.directory.get_mailbox(box.postoffice, "postmaster")
         except DirectoryError:
             return None
 
@@ -388,12 +404,15 @@ class Delivery:
                         outcome.address or self._address_used(state.entry, outcome.recipient),
                         outcome.detail)
         if self.logs is not None:
-            self.logs.activity.write(connection_id="-", remote_ip="", command="DELIVER",
-                                     parameters=outcome.recipient,
-                                     response=f"{outcome.event} {outcome.detail}",
-                                     message_id=state.entry.tracking_id,
-                                     direction=Direction.OUT)
-        self._debug(state.entry, f"{outcome.recipient}: {outcome.event} ({outcome.detail})")
+            if self.logs.activity.enabled:
+                self.logs.activity.write(connection_id="-", remote_ip="", command="DELIVER",
+                                         parameters=outcome.recipient,
+                                         response=f"{outcome.event} {outcome.detail}",
+                                         message_id=state.entry.tracking_id,
+                                         direction=Direction.OUT)
+            if self.logs.debug.enabled:
+                self._debug(state.entry,
+                            f"{outcome.recipient}: {outcome.event} ({outcome.detail})")
 
     def _track(self, state: _EntryState, event: str, recipient: str, detail: str) -> None:
         try:
@@ -405,5 +424,5 @@ class Delivery:
             log.exception("SF: tracking event not recorded")
 
     def _debug(self, entry: QueueEntry, text: str) -> None:
-        if self.logs is not None:
+        if self.logs is not None and self.logs.debug.enabled:
             self.logs.debug.write(text, connection_id=entry.tracking_id)

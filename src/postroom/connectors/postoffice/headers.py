@@ -9,8 +9,10 @@
 * Loop counters: ``Received`` lines and our redirection hop header.
 
 Untrusted input: the header bytes are whatever the sender wrote (8-bit garbage, NUL
-bytes, no header at all). They are decoded as Latin-1 (never fails) and parsed with
-the standard library's tolerant compat32 parser; nothing here raises on bad input.
+bytes, no header at all). They are decoded as Latin-1 (never fails) and read by
+:func:`postroom.mta.header_fields.header_fields`, which finds the fields the standard
+library's tolerant compat32 parser finds, at a fraction of its cost (every message
+passes here); nothing here raises on bad input.
 """
 
 from __future__ import annotations
@@ -18,23 +20,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from email.header import decode_header, make_header
-from email.message import Message
-from email.parser import Parser
-from email.policy import compat32
+
+from postroom.mta.header_fields import header_fields, header_text
 
 REDIRECT_HEADER = "X-Postroom-Redirected"
+_REDIRECT_KEY = REDIRECT_HEADER.lower()
 _JUNK = re.compile(r"deliver-to\s*=\s*junk", re.IGNORECASE)
+_HOPS = re.compile(r"\s*(\d{1,6})")
 _BULK_PRECEDENCE = ("bulk", "junk", "list")
-
-
-def _parse(head: bytes) -> Message:
-    text = head.replace(b"\x00", b" ").decode("latin-1")
-    return Parser(policy=compat32).parsestr(text, headersonly=True)
 
 
 def _text(value: object) -> str:
     """A header value as readable text (RFC 2047 decoded where possible)."""
     raw = str(value or "")
+    if "=?" not in raw:
+        return raw          # nothing encoded: decoding would return it unchanged
     try:
         return str(make_header(decode_header(raw)))
     except (ValueError, LookupError, UnicodeError, TypeError):
@@ -57,28 +57,40 @@ class MessageFacts:
 
     @classmethod
     def from_head(cls, head: bytes) -> MessageFacts:
-        msg = _parse(head)
-        auto = [str(v).split(";")[0].strip().lower() for v in msg.get_all("Auto-Submitted", [])]
-        precedence = str(msg.get("Precedence", "")).strip().lower()
-        hops = 0
-        for value in msg.get_all(REDIRECT_HEADER, []):
-            match = re.match(r"\s*(\d{1,6})", str(value))
-            if match:
-                hops = max(hops, int(match.group(1)))
-        content_type = str(msg.get("Content-Type", "")).strip().lower()
+        first: dict[str, str] = {}          # lower-case name -> first value
+        junk = auto_submitted = list_mail = False
+        received = hops = 0
+        for name, value in header_fields(header_text(head)):
+            key = name.lower()
+            if key not in first:
+                first[key] = value
+            if key == "received":
+                received += 1
+            elif key == "x-me-content":
+                junk = junk or _JUNK.search(value) is not None
+            elif key == "auto-submitted":
+                auto = value.split(";")[0].strip().lower()
+                auto_submitted = auto_submitted or (bool(auto) and auto != "no")
+            elif key == _REDIRECT_KEY:
+                match = _HOPS.match(value)
+                if match:
+                    hops = max(hops, int(match.group(1)))
+            elif key.startswith("list-"):
+                list_mail = True
+        content_type = first.get("content-type", "").strip().lower()
         return cls(
-            junk=any(_JUNK.search(str(v)) for v in msg.get_all("X-ME-Content", [])),
-            auto_submitted=any(a and a != "no" for a in auto),
-            list_mail=any(k.lower().startswith("list-") for k in msg),
-            bulk_precedence=precedence in _BULK_PRECEDENCE,
-            subject=_text(msg.get("Subject", "")).replace("\r", "").replace("\n", " ").strip(),
-            message_id=str(msg.get("Message-ID", "")).strip(),
-            references=" ".join(str(msg.get("References", "")).split()),
-            received_count=len(msg.get_all("Received", [])),
+            junk=junk,
+            auto_submitted=auto_submitted,
+            list_mail=list_mail,
+            bulk_precedence=first.get("precedence", "").strip().lower() in _BULK_PRECEDENCE,
+            subject=_text(first.get("subject", "")).replace("\r", "").replace("\n", " ").strip(),
+            message_id=first.get("message-id", "").strip(),
+            references=" ".join(first.get("references", "").split()),
+            received_count=received,
             redirect_hops=hops,
             signed=content_type.startswith(("multipart/signed", "application/pkcs7-mime",
                                             "application/x-pkcs7-mime")),
-            from_address=str(msg.get("From", "")).strip(),
+            from_address=first.get("from", "").strip(),
         )
 
     def is_bulk(self, sender: str) -> bool:

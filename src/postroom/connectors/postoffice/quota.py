@@ -27,7 +27,7 @@ import time
 from postroom.connectors.postoffice import notifications
 from postroom.connectors.postoffice.sent_marks import SentMarks
 from postroom.store import Store
-from postroom.store.directory import DirectoryError, Mailbox
+from postroom.store.directory import Directory, DirectoryError, Mailbox
 
 MB = 1024 * 1024
 
@@ -65,9 +65,13 @@ def admin_mailbox(store: Store, postoffice: str) -> str | None:
 
 class QuotaNotices:
     def __init__(self, store: Store, marks: SentMarks, *,
-                 usage_check_seconds: float = 10.0) -> None:
+                 usage_check_seconds: float = 10.0,
+                 directory: Directory | None = None) -> None:
         self.store = store
         self.marks = marks
+        # For post office lookups (the connector passes its cache); mailbox usage is
+        # always read from the store itself.
+        self.directory = directory if directory is not None else store.directory
         self.usage_check_seconds = usage_check_seconds
         self._last_usage_check: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -123,7 +127,7 @@ class QuotaNotices:
     def check_postoffice(self, postoffice: str, *, force: bool = False) -> bool:
         """Manual 5.3.5; True when a notice was sent now."""
         try:
-            po = self.store.directory.get_postoffice(postoffice)
+            po = self.directory.get_postoffice(postoffice)
         except DirectoryError:
             return False
         threshold = int(po.options.get("usage_notifications.threshold_mb") or 0) * MB

@@ -9,8 +9,8 @@ exactly-once by ``delivery_id``, the rest by these marks).
 Why a table in the store rather than a JSON file in DIR: several worker threads, and
 on a shared store several processes, ask "was this sent already?" at the same time;
 ``INSERT OR IGNORE`` on a primary key answers it atomically, and the marks are backed
-up with the rest of the state. The table belongs to this module alone (created with
-``CREATE TABLE IF NOT EXISTS``); keys are ``kind:details`` strings, and old marks are
+up with the rest of the state. The table (``postoffice_sent_mark``, migration 0006)
+belongs to this module alone; keys are ``kind:details`` strings, and old marks are
 purged by age.
 """
 
@@ -20,17 +20,10 @@ import time
 
 from postroom.store import Store
 
-_SCHEMA = ("CREATE TABLE IF NOT EXISTS postoffice_sent_mark ("
-           "key TEXT PRIMARY KEY, at REAL NOT NULL)")
-_INDEX = "CREATE INDEX IF NOT EXISTS postoffice_sent_mark_at ON postoffice_sent_mark (at)"
-
 
 class SentMarks:
     def __init__(self, store: Store) -> None:
         self.store = store
-        with store.transaction() as conn:
-            conn.execute(_SCHEMA)
-            conn.execute(_INDEX)
 
     def first(self, key: str, now: float | None = None) -> bool:
         """Set the mark; True when it was not set before (the caller may act)."""

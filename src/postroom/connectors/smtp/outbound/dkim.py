@@ -82,20 +82,6 @@ SIGNED_HEADERS = tuple(h.decode() for h in dkim.DKIM.SHOULD)
 _SELECTOR = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}"
                        r"[a-z0-9])?)*")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS dkim_retired_selector (
-    domain      TEXT NOT NULL,
-    selector    TEXT NOT NULL,
-    algorithm   TEXT NOT NULL,
-    key_size    INTEGER NOT NULL,
-    public_key  TEXT NOT NULL,
-    private_key BLOB NOT NULL,
-    test_mode   INTEGER NOT NULL,
-    notes       TEXT NOT NULL,
-    retired_at  REAL NOT NULL,
-    PRIMARY KEY (domain, selector)
-)
-"""
 
 
 # -- keys and records -----------------------------------------------------------------------
@@ -206,9 +192,8 @@ def _domain(store: Store, name: str) -> Domain:
 
 
 def _table(store: Store) -> sqlite3.Connection:
-    conn = store.conn
-    conn.execute(_SCHEMA)
-    return conn
+    """The connection to read ``dkim_retired_selector`` (migration 0006) with."""
+    return store.conn
 
 
 def _active(domain: Domain) -> Selector | None:
@@ -285,7 +270,6 @@ def rotate_selector(store: Store, domain: str, selector: str, algorithm: str | N
     _taken(store, record, name)
     pem = record.options["dkim.private_key"]
     with store.transaction() as conn:
-        conn.execute(_SCHEMA)
         conn.execute(
             "INSERT INTO dkim_retired_selector(domain, selector, algorithm, key_size, "
             "public_key, private_key, test_mode, notes, retired_at) VALUES (?,?,?,?,?,?,?,?,?)",

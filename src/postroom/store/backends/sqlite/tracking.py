@@ -37,6 +37,7 @@ class _Record:
     """Group-commit operation: insert some tracking rows (no file work)."""
 
     single_statement = True
+    apply_last = True           # one INSERT for all of a batch's events (groupcommit)
 
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
         self.rows = rows
