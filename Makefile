@@ -5,7 +5,7 @@ HOME_DIR ?= $(or $(POSTROOM_HOME),./postroom-data)
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: venv run test lint bench bench-smtp bench-deliver bench-relay clean
+.PHONY: venv run test lint bench bench-smtp bench-deliver bench-stages bench-relay clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,10 @@ bench-smtp: venv
 # (needs root, like bench-smtp).
 bench-deliver: venv
 	$(BIN)/python bench/smtp_to_mailbox.py
+
+# The MTA and the post office connector alone: CPU per message per stage (no root).
+bench-stages: venv
+	$(BIN)/python bench/delivery_stages.py
 
 # SMTP relay to a remote domain (MX = smtp-sink on 127.0.0.1:25, DKIM-signed), against
 # Postfix relaying the same load to smtp-sink (needs root, like bench-smtp).
