@@ -92,6 +92,7 @@ def serve(
         loop_factory = uvloop.new_event_loop
     except ImportError:  # uvloop is optional: the default loop works, 2-4x slower
         loop_factory = None
+    _tune_garbage_collector()
     with open_store() as store:
         try:
             with asyncio.Runner(loop_factory=loop_factory) as runner:
@@ -102,6 +103,18 @@ def serve(
         except UnknownService as exc:
             raise fail(str(exc)) from None
     console.print(f"stopped ({len(SERVICES)} services available)")
+
+
+def _tune_garbage_collector() -> None:
+    """Servers allocate many short-lived objects per message; the cyclic collector's
+    default (a collection every 700 allocations, scanning the long-lived startup
+    objects again and again) costs several per cent of the CPU. Startup objects are
+    frozen out of collection and the young generation collected less often."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
 
 
 postoffice.register(app)
