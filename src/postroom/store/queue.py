@@ -195,9 +195,10 @@ class Queue(Protocol):
         made entries ready (enqueue, route, retry, release), for in-process wake-up.
         Other processes are woken through :mod:`postroom.store.wake`."""
 
-    def route(self, entry_id: int, targets: Sequence[tuple[str, Envelope]],
-              ) -> list[QueueEntry]:
-        """Enqueue the targets (sharing the body bytes) and remove the entry, atomically."""
+    def route(self, entry_id: int, targets: Sequence[tuple[str, Envelope]], *,
+              at: float | None = None, error: str | None = None) -> list[QueueEntry]:
+        """Enqueue the targets (sharing the body bytes) and remove the entry, atomically;
+        with ``at``/``error`` the new entries wait until ``at`` (a partial retry)."""
 
     def get(self, id_or_tracking_id: int | str) -> QueueEntry: ...
 

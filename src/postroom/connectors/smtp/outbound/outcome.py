@@ -28,7 +28,6 @@ are moved to the bad mail area after the NDR, as the manual says.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -158,10 +157,8 @@ def finish(store: Any, attempt: Attempt, worker: str, now: float, real_now: floa
     envelope = Envelope(sender=entry.envelope.sender, recipients=remaining,
                         client_ip=entry.envelope.client_ip, auth_user=entry.envelope.auth_user,
                         tracking_id=None, extra=extra)
-    (new,) = store.queue.route(entry.id, [(QUEUE, envelope)])
-    # Already claimed again? Then its not_before sends it back to wait.
-    with contextlib.suppress(QueueError, LookupError):
-        store.queue.retry(new.id, real_at, error)
+    # One transaction: the remaining recipients are never due before ``real_at``.
+    store.queue.route(entry.id, [(QUEUE, envelope)], at=real_at, error=error)
 
 
 def _safely(func: Any, *args: Any, **kwargs: Any) -> Any:

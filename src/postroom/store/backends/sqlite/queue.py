@@ -214,8 +214,10 @@ class _EnqueueOnce(_Enqueue):
 class _Route:
     """Remove one entry and create its successors, sharing its body bytes."""
 
-    def __init__(self, entry_id: int, targets: Sequence[tuple[str, Envelope]]) -> None:
+    def __init__(self, entry_id: int, targets: Sequence[tuple[str, Envelope]],
+                 at: float | None = None, error: str | None = None) -> None:
         self.entry_id, self.targets = entry_id, targets
+        self.at, self.error = at, error
         self.location: tuple[str, int, int] | None = None
 
     def prepare(self) -> None:
@@ -237,6 +239,11 @@ class _Route:
                 envelope = _with_tracking(envelope, tracking)
             row = conn.execute(_INSERT, _insert_params(queue, envelope, self.location,
                                                        now)).fetchall()[0]
+            if self.at is not None or self.error is not None:
+                row = conn.execute(
+                    "UPDATE queue_entry SET next_attempt_at=coalesce(?, next_attempt_at), "
+                    "last_error=? WHERE id=? RETURNING *",
+                    (self.at, self.error, row["id"])).fetchall()[0]
             created.append(_entry(row))
         return created
 
@@ -379,19 +386,22 @@ class SqliteQueue:
             return future
         return self._writer.submit(_Enqueue(self, queue, envelope, body))
 
-    def route(self, entry_id: int, targets: Sequence[tuple[str, Envelope]],
-              ) -> list[QueueEntry]:
-        """Enqueue ``targets`` on the same body bytes and remove the entry, atomically."""
-        return self.route_async(entry_id, targets).result()
+    def route(self, entry_id: int, targets: Sequence[tuple[str, Envelope]], *,
+              at: float | None = None, error: str | None = None) -> list[QueueEntry]:
+        """Enqueue ``targets`` on the same body bytes and remove the entry, atomically.
+        ``at``/``error``: the new entries are due only then, with that error (a retry of
+        some recipients, in the same transaction: no moment where they are due now)."""
+        return self.route_async(entry_id, targets, at=at, error=error).result()
 
-    def route_async(self, entry_id: int, targets: Sequence[tuple[str, Envelope]],
+    def route_async(self, entry_id: int, targets: Sequence[tuple[str, Envelope]], *,
+                    at: float | None = None, error: str | None = None,
                     ) -> Future[list[QueueEntry]]:
         if not targets:
             raise QueueError("targets", "at least one target queue is required")
         for queue, envelope in targets:
             check_queue_name(queue)
             envelope.check()
-        return self._writer.submit(_Route(entry_id, list(targets)))
+        return self._writer.submit(_Route(entry_id, list(targets), at, error))
 
     # -- working the queue -------------------------------------------------------------
 
