@@ -75,7 +75,10 @@ def run_fetchmail(server: Pop3Server, tmp_path: Path, *, implicit: bool, keep: b
         f"  mda \"/bin/sh -c 'cat > {out}/$$.eml'\"\n")
     rc.chmod(0o600)
     env = {**os.environ, "HOME": str(tmp_path), "FETCHMAILHOME": str(tmp_path)}
-    done = subprocess.run([binary, "--nodetach", "--nosyslog", "-f", str(rc), "-v"],
+    # Its own pid file: as root fetchmail otherwise uses one global one, and two tests
+    # running at once would refuse each other.
+    done = subprocess.run([binary, "--nodetach", "--nosyslog", "--pidfile",
+                           str(tmp_path / "fetchmail.pid"), "-f", str(rc), "-v"],
                           capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     transcript = done.stdout + done.stderr

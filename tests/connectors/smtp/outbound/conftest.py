@@ -90,7 +90,7 @@ class Outbound:
                             auth_user="bob@example.com", extra=extra)
         return self.store.queue.enqueue("SMTP.outgoing", envelope, body)
 
-    def wait_for(self, predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = predicate()

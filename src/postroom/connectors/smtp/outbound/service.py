@@ -435,9 +435,7 @@ class SmtpOutService:
         attempt.dsn_passed = "dsn" in extensions
         if not refused and any(reply.ok for reply in results.values()) \
                 and connection.hop.address not in self._whitelisted:
-            # Manual 6.2.3.12: a host that took our mail may send to us unhindered.
-            self._whitelisted.add(connection.hop.address)
-            await asyncio.to_thread(remember_peer, store, connection.hop.address)
+            await self._remember_peer(connection.hop.address)
         for recipient in entry.envelope.recipients:
             reply: Reply = refused or results.get(recipient) or Reply(451, "451 4.3.0 no reply")
             result = Result(recipient, reply.status, reply.text, remote)
@@ -447,6 +445,16 @@ class SmtpOutService:
                 attempt.failed.append(result)
             else:
                 attempt.deferred.append(result)
+
+    async def _remember_peer(self, address: str) -> None:
+        """Manual 6.2.3.12: a host that took our mail may send to us unhindered. Never
+        in the way of delivery: a failure is logged and tried again next time."""
+        try:
+            await asyncio.to_thread(remember_peer, self.store, address)
+        except Exception:
+            log.exception("smtp-out: could not add %s to the outbound white list", address)
+            return
+        self._whitelisted.add(address)
 
     async def _finish(self, attempt: Attempt) -> None:
         entry = attempt.entry
