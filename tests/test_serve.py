@@ -26,6 +26,9 @@ def _loopback_only(home: Path) -> int:
         store.settings.set("pop3.bind", ["127.0.0.1"])
         store.settings.set("pop3.port", 0)
         store.settings.set("pop3.pop3s_port", 0)
+        store.settings.set("imap.bind", ["127.0.0.1"])
+        store.settings.set("imap.port", 0)
+        store.settings.set("imap.imaps_port", 0)
     return port
 
 

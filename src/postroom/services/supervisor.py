@@ -81,6 +81,15 @@ SERVICES["smtp-out"] = _smtp_out
 SERVICES["pop3"] = _pop3
 
 
+def _imap(store: Store) -> Service:
+    from postroom.services.imap.service import ImapService
+
+    return ImapService(store)
+
+
+SERVICES["imap"] = _imap
+
+
 class UnknownService(ValueError):
     pass
 

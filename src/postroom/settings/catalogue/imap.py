@@ -56,6 +56,20 @@ OPTIONS = [
         "IP Addresses to bind to: Local addresses the IMAP listeners (imap.port, "
         "imap.imaps_port) bind to.",
         live=False, manual_id="imap.general.ip_bindings"),
+    opt("imap.general.access_control_mode", "enum", "deny_listed", "6.3.3.2",
+        "Access Control: IP list acts as banned list or allow-only list. As for POP3 "
+        "(manual 6.3.4.2); not on the manual's IMAP page.",
+        choices=("deny_listed", "allow_listed_only"), manual_id=""),
+    opt("imap.general.access_control_list", "ip_list", [], "6.3.3.2",
+        "Access Control (addresses): Client IPs denied or exclusively allowed. Not on the "
+        "manual's IMAP page.", manual_id=""),
+    opt("imap.security.allow_plaintext_auth_without_tls", "bool", False, "6.3.3.2",
+        "Allow plain text logins without TLS: accept LOGIN and AUTHENTICATE PLAIN/LOGIN "
+        "before STARTTLS (else LOGINDISABLED). Safe default: off (RFC 8314). Not in the "
+        "manual.", manual_id=""),
+    opt("imap.general.append_limit", "int", 50 * 1024 * 1024, "6.3.3.2",
+        "Largest message a client may APPEND (APPENDLIMIT, RFC 7889). Not in the manual.",
+        minimum=1024, maximum=2 ** 31 - 1, unit="bytes", manual_id=""),
     opt("imap.logging.w3c_enabled", "bool", True, "6.3.3.3",
         "Logging Options (W3C): Record W3C usage log (on by default per 9.2)."),
     opt("imap.logging.activity_enabled", "bool", True, "6.3.3.3",

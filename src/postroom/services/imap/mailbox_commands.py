@@ -1,0 +1,386 @@
+"""Commands of the authenticated state (RFC 3501 §6.3, RFC 9051 §6.3): SELECT, EXAMINE,
+CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST (LIST-EXTENDED RFC 5258,
+SPECIAL-USE RFC 6154, LIST-STATUS RFC 5819, CHILDREN RFC 3348), LSUB, XLIST (manual
+6.3.3.2 option), NAMESPACE (RFC 2342), STATUS (STATUS=SIZE RFC 8438), APPEND (UIDPLUS
+RFC 4315, MULTIAPPEND RFC 3502, APPENDLIMIT RFC 7889), GETQUOTAROOT / GETQUOTA (RFC 9208,
+the mailbox quota of manual 5.5), IDLE (RFC 2177).
+
+Errors name the mailbox and carry the RFC 5530 response code a client can act on:
+``NONEXISTENT``, ``ALREADYEXISTS``, ``CANNOT`` (invalid name), ``OVERQUOTA``,
+``TRYCREATE`` (APPEND/COPY into a missing mailbox), ``TOOBIG``.
+
+Known limits: NAMESPACE offers only the personal namespace (other users' and public
+folders are not served yet); ACL commands answer ``NO``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from postroom.services.imap import commands as cmd
+from postroom.services.imap import mailboxes, wire
+from postroom.services.imap.mailboxes import SEPARATOR, MailboxNameError
+from postroom.services.imap.selected import SelectedFolder
+from postroom.services.imap.session import State
+from postroom.store.messages import FolderInfo, MessageStoreError, QuotaExceeded
+
+if TYPE_CHECKING:
+    from postroom.services.imap.session import ImapSession
+
+PERMANENT_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*"
+SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+
+
+def folder_name(s: ImapSession, c: cmd.Command, raw: bytes) -> str | None:
+    """The store name of a client's mailbox name, or None after answering NO [CANNOT]."""
+    try:
+        return mailboxes.decode(raw, s.flags.utf8)
+    except MailboxNameError as exc:
+        s.done(c, "NO", f"{raw.decode('utf-8', 'replace')!r}: {exc}", "CANNOT")
+        return None
+
+
+async def folders(s: ImapSession) -> list[FolderInfo]:
+    return await s.io(s.ctx.store.messages.list_folders, *s.owner)
+
+
+def find(infos: list[FolderInfo], name: str) -> FolderInfo | None:
+    return next((f for f in infos if f.name == name), None)
+
+
+async def select(s: ImapSession, c: cmd.Select) -> None:
+    if s.selected is not None:
+        s.select(None)
+        s.send(wire.status("OK", "previous mailbox closed", "CLOSED"))
+    name = folder_name(s, c, c.mailbox)
+    if name is None:
+        return
+    postoffice, mailbox = s.owner
+    info = find(await folders(s), name)
+    if info is None:
+        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(name)!r}", "NONEXISTENT")
+        return
+    messages = await s.io(s.ctx.store.messages.list_messages, postoffice, mailbox, name)
+    readonly = c.name == "EXAMINE"
+    folder = SelectedFolder(name, readonly, info.uidvalidity, info.uidnext,
+                            info.highestmodseq)
+    folder.load(messages)
+    if c.condstore:
+        s.flags.condstore = True
+    out = [wire.untagged(f"FLAGS ({SYSTEM_FLAGS})"),
+           wire.untagged(f"{folder.exists} EXISTS"),
+           wire.untagged("0 RECENT"),
+           wire.status("OK", "permanent flags", "PERMANENTFLAGS (" + (
+               "" if readonly else PERMANENT_FLAGS) + ")")]
+    unseen = next((i + 1 for i, uid in enumerate(folder.uids)
+                   if "\\Seen" not in folder.info[uid].flags), None)
+    if unseen is not None:
+        out.append(wire.status("OK", f"message {unseen} is the first unseen",
+                               f"UNSEEN {unseen}"))
+    out += [wire.status("OK", "UIDs valid", f"UIDVALIDITY {info.uidvalidity}"),
+            wire.status("OK", "predicted next UID", f"UIDNEXT {info.uidnext}"),
+            wire.status("OK", "highest", f"HIGHESTMODSEQ {info.highestmodseq}")]
+    if c.qresync is not None and c.qresync[0] == info.uidvalidity:
+        since = c.qresync[1]
+        changed = [u for u in folder.uids if folder.info[u].modseq > since]
+        for uid in changed:
+            out.append(wire.untagged(
+                f"{folder.seq(uid)} FETCH (UID {uid} FLAGS ({' '.join(folder.flags(uid))}) "
+                f"MODSEQ ({folder.info[uid].modseq}))"))
+    s.send(out)
+    s.select(folder)
+    s.done(c, "OK", f"{c.name} completed", "READ-ONLY" if readonly else "READ-WRITE")
+
+
+async def create(s: ImapSession, c: cmd.MailboxCommand) -> None:
+    name = folder_name(s, c, c.mailbox)
+    if name is None:
+        return
+    if name == mailboxes.INBOX:
+        s.done(c, "NO", "INBOX always exists", "ALREADYEXISTS")
+        return
+    existing = {f.name for f in await folders(s)}
+    if name in existing:
+        s.done(c, "NO", f"mailbox {mailboxes.to_imap(name)!r} already exists", "ALREADYEXISTS")
+        return
+    parts = name.split(SEPARATOR)
+    try:
+        for i in range(1, len(parts) + 1):      # create missing parents too (RFC 3501 §6.3.3)
+            path = SEPARATOR.join(parts[:i])
+            if path not in existing:
+                await s.io(s.ctx.store.messages.create_folder, *s.owner, path)
+                await s.io(mailboxes.set_subscribed, s.ctx.store, *s.owner, path, True)
+    except MessageStoreError as exc:
+        s.done(c, "NO", f"cannot create {mailboxes.to_imap(name)!r}: {exc.message}", "CANNOT")
+        return
+    s.done(c, "OK", "CREATE completed")
+
+
+async def delete(s: ImapSession, c: cmd.MailboxCommand) -> None:
+    name = folder_name(s, c, c.mailbox)
+    if name is None:
+        return
+    infos = await folders(s)
+    if find(infos, name) is None:
+        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(name)!r}", "NONEXISTENT")
+        return
+    if any(f.name.startswith(name + SEPARATOR) for f in infos):
+        s.done(c, "NO", f"mailbox {mailboxes.to_imap(name)!r} has children", "INUSE")
+        return
+    try:
+        await s.io(s.ctx.store.messages.delete_folder, *s.owner, name)
+    except MessageStoreError as exc:
+        s.done(c, "NO", exc.message, "CANNOT")
+        return
+    if s.selected is not None and s.selected.folder == name:
+        s.select(None)
+    s.done(c, "OK", "DELETE completed")
+
+
+async def rename(s: ImapSession, c: cmd.Rename) -> None:
+    old = folder_name(s, c, c.mailbox)
+    new = old and folder_name(s, c, c.new_name)
+    if old is None or new is None:
+        return
+    infos = await folders(s)
+    if find(infos, old) is None:
+        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(old)!r}", "NONEXISTENT")
+        return
+    if find(infos, new) is not None:
+        s.done(c, "NO", f"mailbox {mailboxes.to_imap(new)!r} already exists", "ALREADYEXISTS")
+        return
+    try:
+        if old == mailboxes.INBOX:          # RFC 3501 §6.3.5: move the messages, keep INBOX
+            await s.io(s.ctx.store.messages.create_folder, *s.owner, new)
+            uids = [m.uid for m in await s.io(s.ctx.store.messages.list_messages, *s.owner,
+                                              old)]
+            if uids:
+                await s.io(s.ctx.store.messages.move, *s.owner, old, uids, new)
+        else:
+            await s.io(s.ctx.store.messages.rename_folder, *s.owner, old, new)
+    except MessageStoreError as exc:
+        s.done(c, "NO", exc.message, "CANNOT")
+        return
+    s.done(c, "OK", "RENAME completed")
+
+
+async def subscribe(s: ImapSession, c: cmd.MailboxCommand) -> None:
+    name = folder_name(s, c, c.mailbox)
+    if name is None:
+        return
+    try:
+        await s.io(mailboxes.set_subscribed, s.ctx.store, *s.owner, name,
+                   c.name == "SUBSCRIBE")
+    except MessageStoreError:
+        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(name)!r}", "NONEXISTENT")
+        return
+    s.done(c, "OK", f"{c.name} completed")
+
+
+def _attributes(info: FolderInfo, infos: list[FolderInfo], xlist: bool) -> list[str]:
+    attrs = []
+    children = any(f.name.startswith(info.name + SEPARATOR) for f in infos)
+    attrs.append("\\HasChildren" if children else "\\HasNoChildren")
+    if info.special_use:
+        attrs.append(info.special_use)
+    if xlist and info.name == mailboxes.INBOX:
+        attrs.append("\\Inbox")
+    if info.subscribed:
+        attrs.append("\\Subscribed")
+    return attrs
+
+
+async def list_(s: ImapSession, c: cmd.ListCommand) -> None:
+    reference = c.reference.decode("utf-8", "replace")
+    patterns = [p.decode("utf-8", "replace") for p in c.patterns]
+    name = c.name
+    if name == "LIST" and patterns == [""] and not c.select_options:
+        s.send(wire.untagged(f'LIST (\\Noselect) "{SEPARATOR}" ""'))
+        s.done(c, "OK", "LIST completed")
+        return
+    infos = await folders(s)
+    subscribed_only = name == "LSUB" or "SUBSCRIBED" in c.select_options
+    special_only = "SPECIAL-USE" in c.select_options
+    returns = set(c.return_options)
+    out = []
+    for info in infos:
+        imap_name = mailboxes.encode(info.name, s.flags.utf8)
+        if not any(mailboxes.matches(imap_name, reference, p) for p in patterns):
+            continue
+        if subscribed_only and not info.subscribed:
+            continue
+        if special_only and not info.special_use:
+            continue
+        attrs = _attributes(info, infos, name == "XLIST")
+        if name == "LSUB" or ("SUBSCRIBED" not in c.select_options and
+                              "SUBSCRIBED" not in returns):
+            attrs = [a for a in attrs if a != "\\Subscribed"]
+        if name == "LIST" and c.select_options == () and not returns and \
+                info.special_use and "SPECIAL-USE" not in returns:
+            pass                              # RFC 6154 §3: shown by default
+        out.append(wire.untagged(f"{name} ({' '.join(attrs)}) \"{SEPARATOR}\" ".encode()
+                                 + wire.astring(imap_name)))
+        if "STATUS" in returns:
+            out.append(_status_line(s, info, c.status_items, imap_name))
+    s.send(out)
+    s.done(c, "OK", f"{name} completed")
+
+
+def _status_line(s: ImapSession, info: FolderInfo, items: tuple[str, ...],
+                 imap_name: str, unseen: int | None = None) -> bytes:
+    values = {"MESSAGES": info.messages, "UIDNEXT": info.uidnext,
+              "UIDVALIDITY": info.uidvalidity, "SIZE": info.size,
+              "HIGHESTMODSEQ": info.highestmodseq, "RECENT": 0, "DELETED": None,
+              "UNSEEN": unseen}
+    parts = []
+    for item in items:
+        value = values.get(item)
+        if item == "UNSEEN" and value is None:
+            value = sum(1 for m in s.ctx.store.messages.list_messages(*s.owner, info.name)
+                        if "\\Seen" not in m.flags)
+        if item == "DELETED":
+            value = sum(1 for m in s.ctx.store.messages.list_messages(*s.owner, info.name)
+                        if "\\Deleted" in m.flags)
+        parts.append(f"{item} {value}")
+    return wire.untagged(b"STATUS " + wire.astring(imap_name) + f" ({' '.join(parts)})".encode())
+
+
+STATUS_ITEMS = frozenset({"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE",
+                          "HIGHESTMODSEQ", "RECENT", "DELETED"})
+
+
+async def status(s: ImapSession, c: cmd.Status) -> None:
+    unknown = [i for i in c.items if i not in STATUS_ITEMS]
+    if unknown:
+        s.done(c, "BAD", f"unknown STATUS item {unknown[0]}")
+        return
+    name = folder_name(s, c, c.mailbox)
+    if name is None:
+        return
+    info = find(await folders(s), name)
+    if info is None:
+        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(name)!r}", "NONEXISTENT")
+        return
+    s.send(await s.io(_status_line, s, info, c.items, mailboxes.encode(name, s.flags.utf8)))
+    s.done(c, "OK", "STATUS completed")
+
+
+async def append(s: ImapSession, c: cmd.Append) -> None:
+    name = folder_name(s, c, c.mailbox)
+    if name is None:
+        return
+    if find(await folders(s), name) is None:
+        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(name)!r}", "TRYCREATE")
+        return
+    results = []
+    try:
+        for message in c.messages:
+            flags = [f for f in message.flags if f != "\\Recent"]
+            date = message.date.timestamp() if message.date else time.time()
+            future = s.ctx.store.messages.append_async(*s.owner, name, message.data, flags,
+                                                       date)
+            results.append(await asyncio.wrap_future(future))
+    except QuotaExceeded as exc:
+        s.done(c, "NO", f"mailbox is full: {exc.message}", "OVERQUOTA")
+        return
+    except MessageStoreError as exc:
+        s.done(c, "NO", f"{exc.field}: {exc.message}", "CANNOT")
+        return
+    await s.sync()
+    uids = ",".join(str(r.uid) for r in results)
+    s.done(c, "OK", "APPEND completed", f"APPENDUID {results[0].uidvalidity} {uids}")
+
+
+async def namespace(s: ImapSession, c: cmd.Command) -> None:
+    s.send(wire.untagged(f'NAMESPACE (("" "{SEPARATOR}")) NIL NIL'))
+    s.done(c, "OK", "NAMESPACE completed")
+
+
+def _quota_line(s: ImapSession) -> bytes:
+    box = s.ctx.store.directory.get_mailbox(*s.owner)
+    used, _ = s.ctx.store.messages.usage(*s.owner)
+    if box.quota_bytes is None:
+        return wire.untagged('QUOTA "" ()')
+    return wire.untagged(f'QUOTA "" (STORAGE {(used + 1023) // 1024} '
+                         f'{box.quota_bytes // 1024})')
+
+
+async def getquotaroot(s: ImapSession, c: cmd.MailboxCommand) -> None:
+    name = folder_name(s, c, c.mailbox)
+    if name is None:
+        return
+    if find(await folders(s), name) is None:
+        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(name)!r}", "NONEXISTENT")
+        return
+    s.send([wire.untagged(b"QUOTAROOT " + wire.astring(mailboxes.encode(name, s.flags.utf8))
+                          + b' ""'), await s.io(_quota_line, s)])
+    s.done(c, "OK", "GETQUOTAROOT completed")
+
+
+async def getquota(s: ImapSession, c: cmd.GetQuota) -> None:
+    if c.root != b"":
+        s.done(c, "NO", "no such quota root", "NONEXISTENT")
+        return
+    s.send(await s.io(_quota_line, s))
+    s.done(c, "OK", "GETQUOTA completed")
+
+
+async def no_acl(s: ImapSession, c: cmd.Command) -> None:
+    s.done(c, "NO", "ACLs apply to public folders only, which this server does not offer yet",
+           "CANNOT")
+
+
+async def idle(s: ImapSession, c: cmd.Command) -> None:
+    """RFC 2177: ``+ idling``; changes as untagged responses until ``DONE``."""
+    from postroom.services.imap.framing import CLOSED, RawLine
+    s.send(wire.continuation("idling"))
+    s.log.command(c, "+ idling", 0, 0)
+    folder = s.selected
+    wake = asyncio.Event()
+    key = (*s.owner, folder.folder) if folder else None
+    if key is not None:
+        s.ctx.watch.add(key, wake)
+    s.framing.expect_line(True)
+    try:
+        while True:
+            await s.sync()
+            await s.conn.drain()
+            event = s.framing.next_event()
+            if isinstance(event, RawLine):
+                break
+            if event is CLOSED:
+                s.state = State.LOGOUT
+                return
+            read = s.start_read()
+            waiter = asyncio.ensure_future(wake.wait())
+            try:
+                await asyncio.wait({read, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+            wake.clear()
+            if read.done():
+                s._read_task = None
+                s.framing.receive_data(s._inflate(read.result()))
+    except TimeoutError:
+        s.state = State.LOGOUT
+        s.send(wire.status("BYE", "idle timeout, closing"))
+        return
+    finally:
+        s.framing.expect_line(False)
+        if key is not None:
+            s.ctx.watch.remove(key, wake)
+    if event.data.strip().upper() != b"DONE":
+        s.done(c, "BAD", "expected DONE")
+        return
+    s.done(c, "OK", "IDLE terminated")
+
+
+HANDLERS: dict[str, Any] = {
+    "SELECT": select, "EXAMINE": select, "CREATE": create, "DELETE": delete,
+    "RENAME": rename, "SUBSCRIBE": subscribe, "UNSUBSCRIBE": subscribe, "LIST": list_,
+    "LSUB": list_, "XLIST": list_, "STATUS": status, "APPEND": append,
+    "NAMESPACE": namespace, "GETQUOTAROOT": getquotaroot, "GETQUOTA": getquota,
+    "GETACL": no_acl, "MYRIGHTS": no_acl, "IDLE": idle,
+}

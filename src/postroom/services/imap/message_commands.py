@@ -1,0 +1,479 @@
+"""Commands of the selected state (RFC 3501 §6.4, RFC 9051 §6.4): FETCH, STORE, SEARCH
+(ESEARCH RFC 4731), SORT and THREAD (RFC 5256), COPY and MOVE (RFC 6851) with UIDPLUS
+codes (RFC 4315), EXPUNGE, UID EXPUNGE, CLOSE, UNSELECT (RFC 3691); CONDSTORE
+(RFC 7162): MODSEQ items, CHANGEDSINCE, UNCHANGEDSINCE and the MODIFIED code.
+
+Message content comes from :class:`.message_cache.MessageCache` (parsed once);
+RFC822.SIZE is the CRLF size the POP3 service also uses (``message_crlf_size``), so it
+equals the length of ``BODY[]``. Fetching a body part without .PEEK sets ``\\Seen``
+(not in a read-only EXAMINE session) and reports the new FLAGS.
+
+Numbers: sequence numbers are the session's (:class:`.selected.SelectedFolder`);
+during FETCH, STORE and SEARCH by number, expunges by others are announced only at
+the next command that allows it (RFC 3501 §7.4.1).
+
+Known limits: QRESYNC is not offered (no VANISHED responses); SEARCH
+with charsets other than US-ASCII and UTF-8 is refused with BADCHARSET.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from postroom.services.imap import commands as cmd
+from postroom.services.imap import mailboxes, search, sort, wire
+from postroom.services.imap.fetch_items import FetchItem
+from postroom.services.imap.mailbox_commands import find, folder_name, folders
+from postroom.services.imap.message import MessageView
+from postroom.services.imap.search_keys import CHARSETS, resolve
+from postroom.services.pop3.maildrop import crlf_sizes
+from postroom.store.messages import MessageInfo, MessageStoreError, QuotaExceeded, check_flags
+
+if TYPE_CHECKING:
+    from postroom.services.imap.session import ImapSession
+
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def internal_date(ts: float) -> str:
+    d = datetime.fromtimestamp(ts, UTC)
+    return f'"{d.day:02d}-{_MONTHS[d.month - 1]}-{d.year} {d:%H:%M:%S} +0000"'
+
+
+def _uids(s: ImapSession, c: cmd.Command, sequence: str, uid: bool) -> list[int] | None:
+    assert s.selected is not None
+    try:
+        return s.selected.resolve(sequence, uid)
+    except ValueError as exc:
+        s.done(c, "BAD", f"invalid sequence set {sequence!r}: {exc}")
+        return None
+
+
+class Msg:
+    """One message as SEARCH, SORT and THREAD see it (:class:`.search.SearchMessage`)."""
+
+    __slots__ = ("_size", "_view", "info", "s", "seq", "uid")
+
+    def __init__(self, s: ImapSession, seq: int, info: MessageInfo) -> None:
+        self.s, self.seq, self.uid, self.info = s, seq, info.uid, info
+        self._view: MessageView | None = None
+        self._size: int | None = None
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        assert self.s.selected is not None
+        return tuple(self.s.selected.flags(self.uid))
+
+    @property
+    def internal_date(self) -> float:
+        return self.info.internal_date
+
+    @property
+    def modseq(self) -> int:
+        return self.info.modseq
+
+    @property
+    def size(self) -> int:
+        if self._size is None:
+            self._size = crlf_sizes(self.s.ctx.store, [self.info.path]).get(
+                self.info.path, self.info.size)
+        return self._size
+
+    def view(self) -> MessageView:
+        if self._view is None:
+            try:
+                self._view = self.s.ctx.cache.get(self.info.path)
+            except FileNotFoundError:
+                self._view = MessageView.parse(b"")
+        return self._view
+
+
+# -- FETCH ------------------------------------------------------------------------------------
+
+async def fetch(s: ImapSession, c: cmd.Fetch) -> None:
+    folder = s.selected
+    assert folder is not None
+    uids = _uids(s, c, c.sequence, c.uid)
+    if uids is None:
+        return
+    items = list(c.items)
+    if c.uid and not any(i.name == "UID" for i in items):
+        items.insert(0, FetchItem("UID"))
+    if c.changed_since is not None or any(i.name == "MODSEQ" for i in items):
+        s.flags.condstore = True
+        if not any(i.name == "MODSEQ" for i in items):
+            items.append(FetchItem("MODSEQ"))
+    if c.changed_since is not None:
+        uids = [u for u in uids if folder.info[u].modseq > c.changed_since]
+    if any(i.sets_seen for i in items) and not folder.readonly:
+        unseen = [u for u in uids if "\\Seen" not in folder.info[u].flags]
+        if unseen:
+            modseq = await s.io(s.ctx.store.messages.set_flags, *s.owner, folder.folder,
+                                unseen, ["\\Seen"], "add")
+            for u in unseen:
+                info = folder.info[u]
+                folder.info[u] = dataclasses.replace(
+                    info, flags=tuple(sorted({*info.flags, "\\Seen"})), modseq=modseq)
+            if not any(i.name == "FLAGS" for i in items):
+                items.append(FetchItem("FLAGS"))
+    try:
+        out, missing = await s.io(_render_all, s, uids, items)
+    except ValueError as exc:
+        s.done(c, "BAD", str(exc))
+        return
+    s.send(out)
+    await s.sync(expunge=c.uid)
+    if missing:
+        s.done(c, "NO", "some messages were expunged meanwhile", "EXPUNGEISSUED")
+    elif any(isinstance(x, _UnknownCte) for x in out):
+        s.done(c, "NO", "unknown content transfer encoding", "UNKNOWN-CTE")
+    else:
+        s.done(c, "OK", f"{'UID ' if c.uid else ''}FETCH completed")
+
+
+class _UnknownCte(bytes):
+    pass
+
+
+def _render_all(s: ImapSession, uids: list[int], items: list[FetchItem],
+                ) -> tuple[list[bytes], bool]:
+    folder = s.selected
+    assert folder is not None
+    sizes: dict[str, int] = {}
+    if any(i.name == "RFC822.SIZE" for i in items):
+        sizes = crlf_sizes(s.ctx.store, [folder.info[u].path for u in uids])
+    out: list[bytes] = []
+    missing = False
+    for uid in uids:
+        seq = folder.seq(uid)
+        info = folder.info[uid]
+        try:
+            out.append(_render(s, seq or 0, info, items, sizes))
+        except FileNotFoundError:
+            missing = True
+        except _CteError:
+            out.append(_UnknownCte(b""))
+    return [x for x in out if not isinstance(x, _UnknownCte)] + \
+        [x for x in out if isinstance(x, _UnknownCte)][:1], missing
+
+
+class _CteError(Exception):
+    pass
+
+
+def _render(s: ImapSession, seq: int, info: MessageInfo, items: list[FetchItem],
+            sizes: dict[str, int]) -> bytes:
+    folder = s.selected
+    assert folder is not None
+    view: MessageView | None = None
+
+    def get_view() -> MessageView:
+        nonlocal view
+        if view is None:
+            view = s.ctx.cache.get(info.path)
+        return view
+
+    parts: list[bytes] = []
+    for item in items:
+        name = item.name
+        if name == "UID":
+            value = str(info.uid).encode()
+        elif name == "FLAGS":
+            value = wire.flag_list(folder.flags(info.uid))
+        elif name == "INTERNALDATE":
+            value = internal_date(info.internal_date).encode()
+        elif name == "RFC822.SIZE":
+            value = str(sizes.get(info.path) or get_view().size).encode()
+        elif name == "MODSEQ":
+            value = f"({info.modseq})".encode()
+        elif name == "ENVELOPE":
+            value = get_view().envelope().encode()
+        elif name == "BODYSTRUCTURE":
+            value = get_view().bodystructure(True).encode()
+        elif name == "BODY" and item.section is None:
+            value = get_view().bodystructure(False).encode()
+        elif name in ("RFC822", "RFC822.HEADER", "RFC822.TEXT"):
+            spec = {"RFC822": "", "RFC822.HEADER": "HEADER", "RFC822.TEXT": "TEXT"}[name]
+            value = wire.literal(get_view().section(spec) or b"")
+        elif name == "BODY":
+            data = get_view().section(item.section or "")
+            value = _partial(data or b"", item.partial)
+        elif name == "BINARY.SIZE":
+            size = get_view().binary_size(item.section or "")
+            if size is None:
+                raise _CteError
+            value = str(size).encode()
+        elif name == "BINARY":
+            data = get_view().binary(item.section or "")
+            if data is None:
+                raise _CteError
+            chunk = data if item.partial is None else \
+                data[item.partial[0]:item.partial[0] + item.partial[1]]
+            value = (b"~{%d}\r\n" % len(chunk) + chunk) if b"\x00" in chunk else \
+                wire.literal(chunk)
+        else:
+            continue
+        parts.append(item.response_name().encode() + b" " + value)
+    return b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n"
+
+
+def _partial(data: bytes, partial: tuple[int, int] | None) -> bytes:
+    if partial is not None:
+        data = data[partial[0]:partial[0] + partial[1]]
+    return wire.literal(data)
+
+
+# -- STORE ------------------------------------------------------------------------------------
+
+async def store(s: ImapSession, c: cmd.Store) -> None:
+    folder = s.selected
+    assert folder is not None
+    if folder.readonly:
+        s.done(c, "NO", "mailbox is read-only (EXAMINE)", "READ-ONLY")
+        return
+    uids = _uids(s, c, c.sequence, c.uid)
+    if uids is None:
+        return
+    try:
+        flags = list(check_flags(f for f in c.flags if f.lower() != "\\recent"))
+    except MessageStoreError as exc:
+        s.done(c, "BAD", exc.message)
+        return
+    modified: list[int] = []
+    if c.unchanged_since is not None:
+        s.flags.condstore = True
+        modified = [u for u in uids if folder.info[u].modseq > c.unchanged_since]
+        uids = [u for u in uids if u not in modified]
+    if uids:
+        await s.io(s.ctx.store.messages.set_flags, *s.owner, folder.folder, uids, flags, c.mode)
+    await s.sync(expunge=c.uid, quiet=set(uids), force=True)
+    if not c.silent:
+        out = []
+        for uid in uids:
+            seq = folder.seq(uid)
+            if seq is None or uid not in folder.info:
+                continue
+            extra = f" MODSEQ ({folder.info[uid].modseq})" if s.flags.condstore else ""
+            uid_part = f"UID {uid} " if c.uid else ""
+            out.append(wire.untagged(f"{seq} FETCH ({uid_part}FLAGS "
+                                     f"({' '.join(folder.flags(uid))}){extra})"))
+        s.send(out)
+    if modified:
+        numbers = modified if c.uid else [folder.seq(u) or 0 for u in modified]
+        s.done(c, "OK", "conditional STORE failed for some messages",
+               f"MODIFIED {search.SequenceSet.of(numbers)}")
+        return
+    s.done(c, "OK", f"{'UID ' if c.uid else ''}STORE completed")
+
+
+# -- SEARCH, SORT, THREAD ------------------------------------------------------------------
+
+def _messages(s: ImapSession) -> list[Msg]:
+    folder = s.selected
+    assert folder is not None
+    return [Msg(s, i + 1, folder.info[u]) for i, u in enumerate(folder.uids)]
+
+
+def _select(s: ImapSession, key: Any) -> list[Msg]:
+    folder = s.selected
+    assert folder is not None
+    largest_uid = folder.uids[-1] if folder.uids else 0
+    resolved = resolve(key, folder.exists, largest_uid)
+    match = search.matcher(resolved)
+    return [m for m in _messages(s) if match(m)]
+
+
+def _has_modseq(key: Any) -> bool:
+    if isinstance(key, search.ModSeq):
+        return True
+    if isinstance(key, search.And):
+        return any(_has_modseq(k) for k in key.keys)
+    if isinstance(key, search.Or):
+        return _has_modseq(key.a) or _has_modseq(key.b)
+    if isinstance(key, search.Not):
+        return _has_modseq(key.key)
+    return False
+
+
+async def search_(s: ImapSession, c: cmd.Search) -> None:
+    if c.charset is not None and c.charset not in CHARSETS:
+        s.done(c, "NO", f"charset {c.charset} is not supported",
+               "BADCHARSET (US-ASCII UTF-8)")
+        return
+    try:
+        found = await s.io(_select, s, c.key)
+    except ValueError as exc:
+        s.done(c, "BAD", f"invalid search: {exc}")
+        return
+    numbers = [m.uid if c.uid else m.seq for m in found]
+    modseq = max((m.modseq for m in found), default=0) if _has_modseq(c.key) else None
+    if modseq is not None:
+        s.flags.condstore = True
+    if c.returns is None:
+        line = "SEARCH" + "".join(f" {n}" for n in numbers)
+        if modseq and numbers:
+            line += f" (MODSEQ {modseq})"
+        s.send(wire.untagged(line))
+    else:
+        returns = set(c.returns) or {"ALL"}
+        parts = [f'ESEARCH (TAG "{c.tag}")'] + (["UID"] if c.uid else [])
+        if numbers:
+            if "MIN" in returns:
+                parts.append(f"MIN {min(numbers)}")
+            if "MAX" in returns:
+                parts.append(f"MAX {max(numbers)}")
+        if "COUNT" in returns:
+            parts.append(f"COUNT {len(numbers)}")
+        if "ALL" in returns and numbers:
+            parts.append(f"ALL {search.SequenceSet.of(numbers)}")
+        if modseq and numbers:
+            parts.append(f"MODSEQ {modseq}")
+        s.send(wire.untagged(" ".join(parts)))
+    await s.sync(expunge=c.uid)
+    s.done(c, "OK", f"{'UID ' if c.uid else ''}SEARCH completed")
+
+
+async def sort_(s: ImapSession, c: cmd.Sort) -> None:
+    if c.charset not in CHARSETS:
+        s.done(c, "NO", f"charset {c.charset} is not supported",
+               "BADCHARSET (US-ASCII UTF-8)")
+        return
+
+    def run() -> list[int]:
+        found = _select(s, c.key)
+        return sort.sort(c.criteria, found, (lambda m: m.uid) if c.uid else (lambda m: m.seq))
+    try:
+        numbers = await s.io(run)
+    except ValueError as exc:
+        s.done(c, "BAD", f"invalid SORT: {exc}")
+        return
+    s.send(wire.untagged("SORT" + "".join(f" {n}" for n in numbers)))
+    await s.sync(expunge=c.uid)
+    s.done(c, "OK", f"{'UID ' if c.uid else ''}SORT completed")
+
+
+async def thread_(s: ImapSession, c: cmd.Thread) -> None:
+    if c.charset not in CHARSETS:
+        s.done(c, "NO", f"charset {c.charset} is not supported",
+               "BADCHARSET (US-ASCII UTF-8)")
+        return
+
+    def run() -> str:
+        found = _select(s, c.key)
+        return sort.thread(c.algorithm, found, (lambda m: m.uid) if c.uid else (lambda m: m.seq))
+    try:
+        text = await s.io(run)
+    except ValueError as exc:
+        s.done(c, "BAD", f"invalid THREAD: {exc}")
+        return
+    s.send(wire.untagged(f"THREAD {text}" if text else "THREAD"))
+    await s.sync(expunge=c.uid)
+    s.done(c, "OK", f"{'UID ' if c.uid else ''}THREAD completed")
+
+
+# -- COPY, MOVE, EXPUNGE, CLOSE ------------------------------------------------------------
+
+async def copy_move(s: ImapSession, c: cmd.CopyMove) -> None:
+    folder = s.selected
+    assert folder is not None
+    uids = _uids(s, c, c.sequence, c.uid)
+    if uids is None:
+        return
+    target = folder_name(s, c, c.mailbox)
+    if target is None:
+        return
+    info = find(await folders(s), target)
+    if info is None:
+        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(target)!r}", "TRYCREATE")
+        return
+    if c.name == "MOVE" and folder.readonly:
+        s.done(c, "NO", "mailbox is read-only (EXAMINE)", "READ-ONLY")
+        return
+    if not uids:
+        s.done(c, "OK", f"{c.name} completed (no messages)")
+        return
+    if target == folder.folder and c.name == "MOVE":
+        s.done(c, "NO", "cannot move messages into the same mailbox", "CANNOT")
+        return
+    try:
+        operation = s.ctx.store.messages.move if c.name == "MOVE" else s.ctx.store.messages.copy
+        if target == folder.folder:
+            mapping = {}
+            for uid in uids:
+                data = await s.io(s.ctx.store.messages.read, *s.owner, folder.folder, uid)
+                result = await s.io(s.ctx.store.messages.append, *s.owner, target, data,
+                                    folder.info[uid].flags, folder.info[uid].internal_date)
+                mapping[uid] = result.uid
+        else:
+            mapping = await s.io(operation, *s.owner, folder.folder, uids, target)
+    except QuotaExceeded as exc:
+        s.done(c, "NO", f"mailbox is full: {exc.message}", "OVERQUOTA")
+        return
+    except MessageStoreError as exc:
+        s.done(c, "NO", exc.message, "CANNOT")
+        return
+    code = None
+    if mapping:
+        src = search.SequenceSet.of(sorted(mapping))
+        dst = ",".join(str(mapping[u]) for u in sorted(mapping))
+        code = f"COPYUID {info.uidvalidity} {src} {dst}"
+    if c.name == "MOVE":
+        if code:
+            s.send(wire.status("OK", "moved", code))
+        await s.sync(expunge=True, force=True)
+        s.done(c, "OK", f"{'UID ' if c.uid else ''}MOVE completed")
+    else:
+        await s.sync(expunge=c.uid)
+        s.done(c, "OK", f"{'UID ' if c.uid else ''}COPY completed", code)
+
+
+async def _expunge_deleted(s: ImapSession, only: set[int] | None) -> int:
+    folder = s.selected
+    assert folder is not None
+    messages = await s.io(s.ctx.store.messages.list_messages, *s.owner, folder.folder)
+    doomed = [m.uid for m in messages if "\\Deleted" in m.flags
+              and (only is None or m.uid in only)]
+    if not doomed:
+        return 0
+    return await s.io(s.ctx.store.messages.expunge, *s.owner, folder.folder, doomed)
+
+
+async def expunge(s: ImapSession, c: cmd.Command) -> None:
+    folder = s.selected
+    assert folder is not None
+    if folder.readonly:
+        s.done(c, "NO", "mailbox is read-only (EXAMINE)", "READ-ONLY")
+        return
+    only = None
+    if isinstance(c, cmd.UidExpunge):
+        uids = _uids(s, c, c.sequence, True)
+        if uids is None:
+            return
+        only = set(uids)
+    await _expunge_deleted(s, only)
+    await s.sync(expunge=True, force=True)
+    s.done(c, "OK", f"{c.name} completed")
+
+
+async def close(s: ImapSession, c: cmd.Command) -> None:
+    folder = s.selected
+    assert folder is not None
+    if c.name == "CLOSE" and not folder.readonly:
+        await _expunge_deleted(s, None)
+    s.select(None)
+    s.done(c, "OK", f"{c.name} completed")
+
+
+async def check(s: ImapSession, c: cmd.Command) -> None:
+    await s.sync()
+    s.done(c, "OK", "CHECK completed")
+
+
+HANDLERS: dict[str, Any] = {
+    "FETCH": fetch, "STORE": store, "SEARCH": search_, "SORT": sort_, "THREAD": thread_,
+    "COPY": copy_move, "MOVE": copy_move, "EXPUNGE": expunge, "UID EXPUNGE": expunge,
+    "CLOSE": close, "UNSELECT": close, "CHECK": check,
+}
+

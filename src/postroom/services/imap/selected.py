@@ -1,0 +1,114 @@
+"""The selected mailbox as one session sees it (RFC 3501 §2.3.1.2, §7.4.1; RFC 9051 §7.5.1).
+
+Message sequence numbers belong to the session: :class:`SelectedFolder` keeps the UIDs
+the client was told of, in order, with their flags and mod-sequences. :meth:`sync`
+compares a fresh listing from the store with that list and returns the untagged
+responses that bring the client up to date, in an order that keeps numbers right:
+``EXPUNGE`` for each vanished message from the highest number down (each number is
+the one the client holds at that moment), then ``EXISTS`` for new messages (and
+``RECENT``), then ``FETCH (FLAGS ...)`` for changed flags (with ``MODSEQ`` once
+CONDSTORE is on). During FETCH, STORE and SEARCH by sequence number expunges are held
+back (RFC 3501 §7.4.1) and announced at the next command that allows them.
+
+Known limits: the listing is the folder's whole index (one query); the cheap
+``folder_state`` check (UIDNEXT, HIGHESTMODSEQ) skips it when nothing changed.
+``\\Recent`` is approximated: messages that arrived while this session had the
+folder selected are recent to it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from postroom.services.imap import wire
+from postroom.store.messages import MessageInfo
+
+
+@dataclass
+class SelectedFolder:
+    folder: str               # store name
+    readonly: bool
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    uids: list[int] = field(default_factory=list)
+    info: dict[int, MessageInfo] = field(default_factory=dict)
+    recent: set[int] = field(default_factory=set)
+    pending_expunge: bool = False
+
+    def load(self, messages: list[MessageInfo]) -> None:
+        self.uids = [m.uid for m in messages]
+        self.info = {m.uid: m for m in messages}
+
+    def seq(self, uid: int) -> int | None:
+        i = bisect.bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
+
+    @property
+    def exists(self) -> int:
+        return len(self.uids)
+
+    def resolve(self, sequence: str, uid: bool) -> list[int]:
+        """The UIDs a sequence set names (in UID order); RFC 9051 §9 ``*`` semantics."""
+        from postroom.services.imap.search import SequenceSet
+        if uid:
+            largest = self.uids[-1] if self.uids else 0
+            wanted = SequenceSet.parse(sequence, largest)
+            if not self.uids:
+                return []
+            # A UID range names the UIDs that exist within it.
+            return [u for u in self.uids if wanted.contains(u)]
+        wanted = SequenceSet.parse(sequence, len(self.uids))
+        if wanted.ranges and wanted.ranges[-1][1] > len(self.uids):
+            raise ValueError(f"message number {wanted.ranges[-1][1]} does not exist")
+        return [self.uids[n - 1] for n in wanted.values(len(self.uids))]
+
+    def sync(self, messages: list[MessageInfo], *, expunge: bool, condstore: bool,
+             quiet: set[int] = frozenset(), state: tuple[int, int, int] | None = None,
+             ) -> list[bytes]:
+        """Untagged responses for what changed; the view is updated to match."""
+        out: list[bytes] = []
+        current = {m.uid: m for m in messages}
+        gone = [u for u in self.uids if u not in current]
+        if gone:
+            if expunge:
+                for uid in reversed(gone):
+                    n = self.seq(uid)
+                    assert n is not None
+                    out.append(wire.untagged(f"{n} EXPUNGE"))
+                    del self.uids[n - 1]
+                    self.info.pop(uid, None)
+                    self.recent.discard(uid)
+                self.pending_expunge = False
+            else:
+                self.pending_expunge = True
+        last = self.uids[-1] if self.uids else 0
+        new = sorted(u for u in current if u > last and u not in self.info)
+        for uid, message in current.items():
+            old = self.info.get(uid)
+            if old is None or uid in new:
+                continue
+            if old.flags != message.flags or old.modseq != message.modseq:
+                self.info[uid] = message
+                if old.flags != message.flags and uid not in quiet:
+                    n = self.seq(uid)
+                    extra = f" MODSEQ ({message.modseq})" if condstore else ""
+                    out.append(wire.untagged(
+                        f"{n} FETCH (UID {uid} FLAGS ({' '.join(self.flags(uid))}){extra})"))
+        if new:
+            for uid in new:
+                self.uids.append(uid)
+                self.info[uid] = current[uid]
+                self.recent.add(uid)
+            out.append(wire.untagged(f"{len(self.uids)} EXISTS"))
+            out.append(wire.untagged(f"{len(self.recent)} RECENT"))
+        if state is not None:
+            _, self.uidnext, self.highestmodseq = state
+        return out
+
+    def flags(self, uid: int) -> list[str]:
+        flags = list(self.info[uid].flags)
+        if uid in self.recent:
+            flags.append("\\Recent")
+        return flags

@@ -1,0 +1,335 @@
+"""One IMAP connection: framing, state, login and the command handlers glued over a
+socket (manual 6.3.3; RFC 3501 / RFC 9051 §3 states, §6.1-6.2).
+
+States: not authenticated -> authenticated -> selected -> logout (RFC 3501 §3); the
+table :data:`ALLOWED` says which commands each state accepts, and anything else is
+answered ``BAD`` with the state named, the connection intact. Handlers live in
+:mod:`.auth_commands`, :mod:`.mailbox_commands` and :mod:`.message_commands`; each
+takes the session and the typed command and writes its responses with
+:meth:`ImapSession.send` and :meth:`ImapSession.done`.
+
+Store work that may wait on the disk (appends, flag changes, copies, listings) runs in
+the service's small thread pool (:meth:`ImapSession.io`), never on the event loop.
+After every command the session compares the selected folder with the store and
+announces changes made by other sessions or by delivery (:meth:`sync`); while in IDLE
+the service's :class:`.watch.FolderWatch` wakes it within a second of a change.
+
+Abuse: failed logins wait (:func:`postroom.auth.logins.failure_delay`) and after
+:data:`MAX_AUTH_FAILURES` the connection closes; :data:`MAX_ERRORS` refused commands
+in a row close it too. Untrusted input: every byte, through :mod:`.framing`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from postroom.auth.logins import Identity, LoginChecker
+from postroom.connectors.smtp.policy.session import client_address
+from postroom.logs import ServiceLogs
+from postroom.services.imap import commands as cmd
+from postroom.services.imap import mailboxes, policy, wire
+from postroom.services.imap.framing import (
+    CLOSED,
+    NEED_DATA,
+    Continuation,
+    ImapFraming,
+    ProtocolError,
+    RawLine,
+)
+from postroom.services.imap.message_cache import MessageCache
+from postroom.services.imap.selected import SelectedFolder
+from postroom.services.imap.transcript import Transcript
+
+if TYPE_CHECKING:
+    from postroom.connectors.smtp.server import Connection
+    from postroom.net.tls import ServerTls
+    from postroom.services.imap.watch import FolderWatch
+    from postroom.store import Store
+
+log = logging.getLogger("postroom.imap")
+T = TypeVar("T")
+
+MAX_AUTH_FAILURES = 10
+MAX_ERRORS = 25
+HANDSHAKE_TIMEOUT = 30.0
+
+
+class State(Enum):
+    NOT_AUTHENTICATED = "not authenticated"
+    AUTHENTICATED = "authenticated"
+    SELECTED = "selected"
+    LOGOUT = "logout"
+
+
+ANY = frozenset({"CAPABILITY", "NOOP", "LOGOUT", "ID"})
+ALLOWED: dict[State, frozenset[str]] = {
+    State.NOT_AUTHENTICATED: ANY | {"STARTTLS", "AUTHENTICATE", "LOGIN"},
+    State.AUTHENTICATED: ANY | {
+        "ENABLE", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE",
+        "UNSUBSCRIBE", "LIST", "LSUB", "XLIST", "NAMESPACE", "STATUS", "APPEND", "IDLE",
+        "GETQUOTAROOT", "GETQUOTA", "COMPRESS", "GETACL", "MYRIGHTS"},
+}
+ALLOWED[State.SELECTED] = ALLOWED[State.AUTHENTICATED] | {
+    "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "UID EXPUNGE", "SEARCH", "FETCH", "STORE",
+    "COPY", "MOVE", "SORT", "THREAD"}
+ALLOWED[State.LOGOUT] = frozenset()
+
+
+@dataclass
+class ImapContext:
+    """What every session of the service shares."""
+
+    store: Store
+    logins: LoginChecker
+    logs: ServiceLogs
+    tls: ServerTls | None
+    hostname: Callable[[], str]
+    store_pool: ThreadPoolExecutor
+    connection_ids: Callable[[], int]
+    watch: FolderWatch
+    cache: MessageCache
+    failure_delay: float = 1.0
+    idle_poll: float = 0.5
+
+
+@dataclass
+class SessionFlags:
+    utf8: bool = False
+    condstore: bool = False
+    qresync: bool = False
+    enabled: set[str] = field(default_factory=set)
+
+
+class ImapSession:
+    """One client connection (see the module docstring)."""
+
+    def __init__(self, ctx: ImapContext, conn: Connection, *, listener: str, client_ip: str,
+                 server_ip: str, server_port: int, tls: bool, connections: int) -> None:
+        self.ctx = ctx
+        self.conn = conn
+        self.listener = listener
+        try:
+            self.client_ip = str(client_address(client_ip))
+        except ValueError:
+            self.client_ip = client_ip
+        self.connections = connections
+        self.settings: Any = ctx.store.settings
+        self.tls = tls
+        self.framing = ImapFraming(policy.append_limit(self.settings))
+        self.log = Transcript(ctx.logs, ctx.connection_ids(), self.client_ip, server_ip,
+                              server_port)
+        self.state = State.NOT_AUTHENTICATED
+        self.identity: Identity | None = None
+        self.mailbox_id: int | None = None
+        self.selected: SelectedFolder | None = None
+        self.flags = SessionFlags()
+        self.auth_failures = 0
+        self.errors = 0
+        self._sent = 0
+        self._compress: Any = None
+        self._decompress: Any = None
+        self._read_task: asyncio.Task[bytes] | None = None
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except (ConnectionError, OSError, TimeoutError, asyncio.IncompleteReadError):
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("IMAP session from %s failed", self.client_ip)
+            with contextlib.suppress(Exception):
+                self.write(wire.status("BYE", "internal server error"))
+        finally:
+            if self._read_task is not None:
+                self._read_task.cancel()
+            self.log.flush()
+            self.conn.close()
+
+    async def _run(self) -> None:
+        refusal = policy.connect_refusal(self.settings, self.client_ip, self.connections)
+        if refusal is not None:
+            self.write(wire.status("BYE", "too many connections, try again later"
+                                   if refusal == "too-many-connections" else "access denied",
+                                   "UNAVAILABLE"))
+            self.log.note(f"connection refused: {refusal}")
+            await self.conn.drain()
+            return
+        caps = " ".join(self.capabilities())
+        self.write(wire.status("OK", f"{self.ctx.hostname()} IMAP4rev1 server ready",
+                               f"CAPABILITY {caps}"))
+        self.log.note(f"connection from {self.client_ip} on {self.listener}")
+        while self.state is not State.LOGOUT:
+            event = await self.next_event()
+            if event is CLOSED:
+                return
+            if isinstance(event, RawLine):
+                self.write(wire.status("BAD", "unexpected line"))
+                continue
+            assert isinstance(event, cmd.Command)
+            await self.dispatch(event)
+            if self.auth_failures >= MAX_AUTH_FAILURES or self.errors >= MAX_ERRORS:
+                self.write(wire.status("BYE", "too many errors, closing"))
+                self.log.note("closing: too many errors or failed logins")
+                break
+        await self.conn.drain()
+
+    async def next_event(self, timeout: float | None = None) -> object:
+        """The next command (or raw line); continuation requests are answered here."""
+        while True:
+            try:
+                event = self.framing.next_event()
+            except ProtocolError as exc:
+                self.errors += 1
+                self.write(exc.reply)
+                self.log.command(None, exc.reply.decode("utf-8", "replace").strip(), 0, 0)
+                continue
+            if isinstance(event, Continuation):
+                self.write(event.data)
+                continue
+            if event is not NEED_DATA:
+                return event
+            await self.conn.drain()
+            try:
+                data = await self.read(timeout or policy.idle_timeout(self.settings))
+            except TimeoutError:
+                self.write(wire.status("BYE", "idle timeout, closing"))
+                self.log.note("idle timeout")
+                return CLOSED
+            self.framing.append_limit = policy.append_limit(self.settings)
+            self.framing.receive_data(data)
+
+    async def read(self, timeout: float) -> bytes:
+        if self._read_task is not None:
+            task, self._read_task = self._read_task, None
+            data = await asyncio.wait_for(task, timeout)
+        else:
+            data = await self.conn.read(timeout)
+        return self._inflate(data)
+
+    def start_read(self) -> asyncio.Task[bytes]:
+        """A read that may outlive one wait (IDLE waits on it and on the folder watch)."""
+        if self._read_task is None:
+            self._read_task = asyncio.ensure_future(
+                self.conn.read(policy.idle_timeout(self.settings)))
+        return self._read_task
+
+    def _inflate(self, data: bytes) -> bytes:
+        if self._decompress is not None and data:
+            return self._decompress.decompress(data)
+        return data
+
+    # -- output -----------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        self._sent += len(data)
+        if self._compress is not None:
+            data = self._compress.compress(data) + self._compress.flush(zlib.Z_SYNC_FLUSH)
+        self.conn.write(data)
+
+    def send(self, data: bytes | list[bytes]) -> None:
+        self.write(data if isinstance(data, bytes) else b"".join(data))
+
+    def done(self, command: cmd.Command, status: str, text: str,
+             code: str | None = None) -> None:
+        """The tagged response ending ``command``, and its log lines."""
+        line = wire.tagged(command.tag, status, text, code)
+        self.write(line)
+        self.log.command(command, line.decode("utf-8", "replace").strip(), self._sent, 0)
+        self._sent = 0
+        if status == "BAD":
+            self.errors += 1
+        else:
+            self.errors = 0
+
+    def start_compression(self) -> None:
+        self._compress = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self._decompress = zlib.decompressobj(-15)
+
+    async def io(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.ctx.store_pool, fn, *args)
+
+    # -- state ------------------------------------------------------------------------------
+
+    def capabilities(self) -> list[str]:
+        caps = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
+        settings = self.settings
+        if self.state is State.NOT_AUTHENTICATED:
+            if not self.tls and self.ctx.tls is not None:
+                caps.append("STARTTLS")
+            if not policy.plaintext_allowed(settings, self.tls):
+                caps.append("LOGINDISABLED")
+            caps += [f"AUTH={m}" for m in policy.sasl_mechanisms(settings, self.tls)]
+            return caps
+        caps += ["NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "LIST-EXTENDED",
+                 "LIST-STATUS", "SPECIAL-USE", "ESEARCH",
+                 "SORT", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT", "CONDSTORE",
+                 "QUOTA", "QUOTA=RES-STORAGE", "BINARY", "MULTIAPPEND", "UTF8=ACCEPT",
+                 f"APPENDLIMIT={policy.append_limit(settings)}", "STATUS=SIZE",
+                 "COMPRESS=DEFLATE"]
+        if policy.xlist_enabled(settings):
+            caps.append("XLIST")
+        return list(dict.fromkeys(caps))
+
+    async def dispatch(self, command: cmd.Command) -> None:
+        from postroom.services.imap import auth_commands, mailbox_commands, message_commands
+        name = command.name
+        if name not in ALLOWED[self.state]:
+            where = ("log in first" if self.state is State.NOT_AUTHENTICATED else
+                     "select a mailbox first" if name in ALLOWED[State.SELECTED] else
+                     f"not allowed in the {self.state.value} state")
+            self.done(command, "BAD", f"{name}: {where}")
+            return
+        handler = (auth_commands.HANDLERS.get(name) or mailbox_commands.HANDLERS.get(name)
+                   or message_commands.HANDLERS.get(name))
+        if handler is None:
+            self.done(command, "BAD", f"{name} is not supported")
+            return
+        await handler(self, command)
+
+    def logged_in(self, identity: Identity, mailbox_id: int) -> None:
+        self.identity = identity
+        self.mailbox_id = mailbox_id
+        self.state = State.AUTHENTICATED
+        self.log.username = identity.login
+
+    @property
+    def owner(self) -> tuple[str, str]:
+        assert self.identity is not None
+        return self.identity.postoffice, self.identity.mailbox
+
+    def select(self, folder: SelectedFolder | None) -> None:
+        self.selected = folder
+        self.state = State.SELECTED if folder is not None else State.AUTHENTICATED
+
+    async def sync(self, *, expunge: bool = True, quiet: set[int] = frozenset(),
+                   force: bool = False) -> None:
+        """Tell the client what changed in the selected folder since it last heard."""
+        folder = self.selected
+        if folder is None:
+            return
+        postoffice, mailbox = self.owner
+        state = mailboxes.folder_state(self.ctx.store, postoffice, mailbox, folder.folder)
+        if state is None:
+            self.write(wire.status("BYE", "the selected mailbox was deleted"))
+            self.state = State.LOGOUT
+            return
+        if not force and not folder.pending_expunge and \
+                (state[1], state[2]) == (folder.uidnext, folder.highestmodseq):
+            return
+        messages = await self.io(self.ctx.store.messages.list_messages, postoffice, mailbox,
+                                 folder.folder)
+        self.send(folder.sync(messages, expunge=expunge, condstore=self.flags.condstore,
+                              quiet=quiet, state=state))

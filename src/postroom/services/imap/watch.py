@@ -1,0 +1,78 @@
+"""Waking idling sessions when their folder changes (RFC 2177 IDLE; issue 8: new mail
+reaches IDLE clients within a second).
+
+Delivery happens in another process (the post office connector), so an in-process
+signal is not enough. Until the store publishes change records, :class:`FolderWatch`
+polls: every :data:`POLL_INTERVAL` seconds it reads UIDNEXT and HIGHESTMODSEQ of each
+folder that has at least one idling session — one query per folder, whatever the
+number of sessions idling on it — and sets the events of that folder's sessions when
+the values moved. Every append, expunge and flag change bumps one of the two.
+
+Known limits: the latency is up to one poll interval (0.5 s by default); a later
+version should listen on a store wake-up (:mod:`postroom.store.wake`) instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from postroom.services.imap.mailboxes import folder_state
+
+if TYPE_CHECKING:
+    from postroom.store import Store
+
+log = logging.getLogger("postroom.imap")
+POLL_INTERVAL = 0.5
+Key = tuple[str, str, str]          # post office, mailbox, folder
+
+
+class FolderWatch:
+    def __init__(self, store: Store, interval: float = POLL_INTERVAL) -> None:
+        self.store = store
+        self.interval = interval
+        self._waiters: dict[Key, set[asyncio.Event]] = {}
+        self._seen: dict[Key, tuple[int, int, int] | None] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.polls = 0
+
+    def add(self, key: Key, event: asyncio.Event) -> None:
+        if key not in self._waiters:
+            self._waiters[key] = set()
+            self._seen[key] = folder_state(self.store, *key)
+        self._waiters[key].add(event)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def remove(self, key: Key, event: asyncio.Event) -> None:
+        waiters = self._waiters.get(key)
+        if waiters is None:
+            return
+        waiters.discard(event)
+        if not waiters:
+            del self._waiters[key]
+            self._seen.pop(key, None)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            for key in list(self._waiters):
+                try:
+                    state = folder_state(self.store, *key)
+                except Exception:
+                    log.exception("IDLE poll of %s failed", key)
+                    continue
+                self.polls += 1
+                if state != self._seen.get(key):
+                    self._seen[key] = state
+                    for event in self._waiters.get(key, ()):
+                        event.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,211 @@
+"""IMAP fixtures: the real service on loopback, mail placed in the store, a raw client.
+
+``imap_server`` initialises a data directory (post office ``example`` with domain
+``example.com``; mailboxes ``bob`` and ``alice``), points both listeners at free ports
+on 127.0.0.1 and runs :class:`~postroom.services.imap.service.ImapService` in a
+background event loop thread, as ``postroom serve imap`` does. Plain text logins
+without TLS are allowed here; the tests of LOGINDISABLED switch that off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import threading
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postroom.services.imap.service import ImapService
+from postroom.store import Store
+from postroom.store.initialise import initialise
+
+PASSWORD = "Correct-Horse-42!"
+ALICE_PASSWORD = "Battery-Staple-17?"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def client_tls() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def message(n: int, body: str = "", *, subject: str = "", sender: str = "sender@example.net"
+            ) -> bytes:
+    return (f"From: {sender}\r\nTo: bob@example.com\r\nSubject: {subject or f'test {n}'}\r\n"
+            f"Date: Mon, 2 Mar 2026 10:0{n % 10}:00 +0000\r\n"
+            f"Message-ID: <m{n}@example.net>\r\n\r\n{body or f'Body of message {n}.'}\r\n"
+            ).encode()
+
+
+@dataclass
+class ImapServer:
+    home: Path
+    store: Store
+    service: ImapService
+    loop: asyncio.AbstractEventLoop
+    host: str = "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return self.service.ports()["imap"]
+
+    @property
+    def imaps_port(self) -> int:
+        return self.service.ports()["imaps"]
+
+    def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def set(self, key: str, value: Any) -> None:
+        self.store.settings.set(key, value)
+
+        async def apply() -> None:
+            self.service.settings_changed()
+
+        self.call(apply())
+
+    def deliver(self, data: bytes, mailbox: str = "bob", folder: str = "Inbox",
+                flags: tuple[str, ...] = ()) -> int:
+        return self.store.messages.append("example", mailbox, folder, data, flags).uid
+
+    def messages(self, folder: str = "Inbox", mailbox: str = "bob") -> list[Any]:
+        return self.store.messages.list_messages("example", mailbox, folder)
+
+
+class RawImap:
+    """Exact bytes to the server; responses as lines (literals inline)."""
+
+    def __init__(self, host: str, port: int, *, tls: bool = False, timeout: float = 10) -> None:
+        sock = socket.create_connection((host, port), timeout=timeout)
+        if tls:
+            sock = client_tls().wrap_socket(sock)
+        self.sock = sock
+        self.buf = b""
+        self.greeting = self.line()
+
+    def line(self) -> bytes:
+        """One response line; a literal it announces is read and appended."""
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed; buffered {self.buf!r}")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        if line.endswith(b"}") and b"{" in line:
+            size = int(line[line.rindex(b"{") + 1:-1])
+            while len(self.buf) < size:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("closed inside a literal")
+                self.buf += chunk
+            data, self.buf = self.buf[:size], self.buf[size:]
+            return line + b"\r\n" + data + self.line()
+        return line
+
+    def send(self, data: bytes | str) -> None:
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def command(self, text: str | bytes, tag: str = "a") -> list[bytes]:
+        """Send ``tag text``; all lines up to and including the tagged response."""
+        data = text.encode() if isinstance(text, str) else text
+        self.send(tag.encode() + b" " + data + b"\r\n")
+        return self.until(tag)
+
+    def until(self, tag: str) -> list[bytes]:
+        lines = []
+        while True:
+            line = self.line()
+            lines.append(line)
+            if line.startswith(tag.encode() + b" "):
+                return lines
+
+    def login(self, user: str = "bob@example", password: str = PASSWORD) -> list[bytes]:
+        return self.command(f'LOGIN {user} "{password}"', "l")
+
+    def closed_by_server(self) -> bool:
+        try:
+            return self.sock.recv(1) == b""
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _prepare(home: Path) -> Store:
+    initialise(home, hostname="mail.test")
+    store = Store.open(home)
+    d = store.directory
+    d.create_postoffice("example")
+    d.create_domain("example.com", "example")
+    d.create_mailbox("example", "bob", PASSWORD)
+    d.create_mailbox("example", "alice", ALICE_PASSWORD)
+    for address, target in (("bob@example.com", "[SF:example/bob]"),
+                            ("alice@example.com", "[SF:example/alice]")):
+        if d.resolve(address) is None:
+            d.add_address(address, target)
+    for name in ("bob", "alice"):
+        uids = [m.uid for m in store.messages.list_messages("example", name, "Inbox")]
+        if uids:
+            store.messages.expunge("example", name, "Inbox", uids)
+    settings = store.settings
+    settings.set("imap.bind", ["127.0.0.1"])
+    settings.set("imap.port", free_port())
+    settings.set("imap.imaps_port", free_port())
+    settings.set("imap.security.allow_plaintext_auth_without_tls", True)
+    settings.set("smtp.general.local_domain_name", "mail.test")
+    return store
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+@pytest.fixture
+def imap_server(tmp_path: Path) -> Iterator[ImapServer]:
+    store = _prepare(tmp_path / "data")
+    loop = new_loop()
+    thread = threading.Thread(target=loop.run_forever, name="imap-test-loop", daemon=True)
+    thread.start()
+    service = ImapService(store, auth_failure_delay=0.0)
+    server = ImapServer(tmp_path / "data", store, service, loop)
+    try:
+        server.call(service.start())
+        yield server
+    finally:
+        try:
+            server.call(service.stop())
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+            loop.close()
+            store.close()
+
+
+@pytest.fixture
+def raw(imap_server: ImapServer) -> Iterator[RawImap]:
+    client = RawImap(imap_server.host, imap_server.port)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def bob(raw: RawImap) -> RawImap:
+    assert raw.login()[-1].startswith(b"l OK")
+    return raw

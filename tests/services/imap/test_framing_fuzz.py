@@ -1,0 +1,115 @@
+"""The sans-I/O core under hostile input (hypothesis): only tagged/untagged BAD or NO
+comes out, never another exception, whatever the bytes and however they are split;
+a good command after garbage is still understood."""
+
+from __future__ import annotations
+
+import contextlib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from postroom.services.imap.commands import Command, parse_command
+from postroom.services.imap.framing import (
+    CLOSED,
+    NEED_DATA,
+    Continuation,
+    ImapFraming,
+    ProtocolError,
+)
+
+ALPHABET = st.sampled_from([b"a", b"1", b" ", b"(", b")", b"{", b"}", b"+", b"*", b"%", b'"',
+                            b"\\", b"[", b"]", b"<", b">", b".", b":", b",", b"\r\n", b"\x00",
+                            b"FETCH", b"UID", b"SEARCH", b"STORE", b"LOGIN", b"APPEND",
+                            b"BODY", b"{3}\r\n", b"{2+}\r\n", b"NIL", b"OR", b"NOT", b"\xff"])
+
+
+def drive(chunks: list[bytes]) -> list[object]:
+    framing = ImapFraming(append_limit=1000)
+    events: list[object] = []
+    for chunk in [*chunks, b""]:
+        framing.receive_data(chunk)
+        while True:
+            try:
+                event = framing.next_event()
+            except ProtocolError as exc:
+                assert (exc.reply.endswith(b"\r\n") and b" BAD " in exc.reply) or \
+                    b" NO " in exc.reply
+                events.append(exc.reply)
+                continue
+            if event in (NEED_DATA, CLOSED):
+                break
+            assert isinstance(event, Command | Continuation)
+            events.append(event)
+    return events
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(ALPHABET, max_size=40))
+def test_garbage_gives_only_protocol_errors(parts: list[bytes]) -> None:
+    drive([b"".join(parts) + b"\r\nz NOOP\r\n"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(ALPHABET, max_size=30), st.integers(1, 7))
+def test_split_input_gives_the_same_events(parts: list[bytes], step: int) -> None:
+    data = b"".join(parts) + b"\r\nz NOOP\r\n"
+    whole = drive([data])
+    pieces = drive([data[i:i + step] for i in range(0, len(data), step)])
+    assert whole == pieces
+    assert any(isinstance(e, Command) and e.tag == "z" for e in whole) or any(
+        isinstance(e, bytes) for e in whole)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_parse_command_raises_only_parse_error(data: bytes) -> None:
+    from postroom.services.imap.commands import ParseError
+    for name in (b"FETCH", b"SEARCH", b"STORE", b"APPEND", b"LIST", b"SELECT"):
+        with contextlib.suppress(ParseError):
+            parse_command(b"t " + name + b" " + data)
+
+
+def test_literals_and_limits() -> None:
+    events = drive([b"a LOGIN {3}\r\n", b"bob {2+}\r\npw\r\n"])
+    assert isinstance(events[0], Continuation)
+    assert events[1] == parse_command(b"a LOGIN {3}\r\nbob {2+}\r\npw")
+    assert drive([b"a APPEND INBOX {5000}\r\n"]) == [
+        b"a NO [TOOBIG] message of 5000 octets is over the limit of 1000\r\n"]
+    assert drive([b"a APPEND INBOX {5000+}\r\n" + b"x" * 5000 + b"\r\nb NOOP\r\n"]) == [
+        b"a NO [TOOBIG] message of 5000 octets is over the limit of 1000\r\n",
+        parse_command(b"b NOOP")]
+    assert drive([b"a " + b"x" * 70000 + b"\r\nb NOOP\r\n"]) == [
+        b"a BAD command line too long\r\n", parse_command(b"b NOOP")]
+    assert drive([b"a FETCH 1 (FLAGS\r\n"]) == [b"a BAD expected ')' at end of command\r\n"]
+    assert drive([b"a FETCH 1 FLAGS)\r\n"]) == [b"a BAD unexpected text at ')'\r\n"]
+
+
+GARBAGE = [b"a FETCH 1 (FLAGS", b"a FETCH 0 FLAGS", b"a FETCH 1:x BODY[", b"a SEARCH ((((",
+           b"a STORE 1 +FLAGS (\\Bogus)", b"a LIST", b"a SELECT &Jjo", b"a APPEND INBOX",
+           b"a UID FROB", b"a SEARCH OR", b"a FETCH 1 BODY[1.HEADER.FIELDS ()]",
+           b"a STATUS INBOX ()", b"a COPY 1", b"\x00\xff\xfe", b"a ID (\"x\")",
+           b"a FETCH * BINARY[1.TEXT]", b"a RENAME INBOX", b"a ENABLE", b"a EXPUNGE extra"]
+
+
+def test_garbage_in_every_state_keeps_the_connection(imap_server: object) -> None:
+    from tests.services.imap.conftest import ImapServer, RawImap, message
+    assert isinstance(imap_server, ImapServer)
+    imap_server.deliver(message(1))
+    raw = RawImap(imap_server.host, imap_server.port)
+    for state in ("not authenticated", "authenticated", "selected"):
+        if state == "authenticated":
+            raw.login()
+        if state == "selected":
+            raw.command("SELECT INBOX")
+        for line in GARBAGE:
+            raw.send(line + b"\r\n")
+            reply = raw.line()
+            while reply.startswith(b"* "):
+                assert reply.startswith(b"* BAD") or reply.startswith(b"* OK")
+                if reply.startswith(b"* BAD"):
+                    break
+                reply = raw.line()
+            assert reply.split(b" ")[1] in (b"BAD", b"NO"), (state, line, reply)
+            assert raw.command("NOOP", "z") == [b"z OK NOOP completed"]
+    raw.close()
