@@ -286,7 +286,6 @@ def dovecot(work: Path) -> float:
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_port(port)
-        wait_listeners(port, min(8, os.cpu_count() or 1))
         return measure("Dovecot", port, [f"u{n}" for n in range(CLIENTS)])
     except Exception:
         log = root / "dovecot.log"
