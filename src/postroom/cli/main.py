@@ -83,7 +83,7 @@ def serve(
     import logging
 
     from postroom.cli.common import open_store
-    from postroom.services.supervisor import SERVICES, UnknownService, serve_processes
+    from postroom.services.supervisor import UnknownService, serve_processes
     from postroom.services.supervisor import serve as run_services
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -102,7 +102,7 @@ def serve(
                     runner.run(serve_processes(store))
         except UnknownService as exc:
             raise fail(str(exc)) from None
-    console.print(f"stopped ({len(SERVICES)} services available)")
+    console.print(f"stopped: {', '.join(services) if services else 'every service'}")
 
 
 def _tune_garbage_collector() -> None:
