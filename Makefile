@@ -5,7 +5,8 @@ HOME_DIR ?= $(or $(POSTROOM_HOME),./postroom-data)
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: venv run test lint bench bench-smtp bench-deliver bench-stages bench-relay clean
+.PHONY: venv run test lint bench bench-smtp bench-deliver bench-stages bench-relay clean \
+	bench-imap bench-imap-idle bench-imap-bigbox
 
 venv: $(STAMP)
 
@@ -51,6 +52,20 @@ bench-relay: venv
 # dovecot-pop3d when missing).
 bench-pop3: venv
 	$(BIN)/python bench/pop3_retrieve.py
+
+# IMAP command mix against a private Dovecot (needs root; installs Debian's
+# dovecot-imapd when missing).
+bench-imap: venv
+	$(BIN)/python bench/imap_load.py
+
+# 10,000 IMAP connections in IDLE: server RSS and new-mail latency (raises the
+# open-files limit; root raises the hard limit too).
+bench-imap-idle: venv
+	$(BIN)/python bench/imap_idle.py
+
+# SELECT, UID FETCH 1:* (FLAGS) and header SEARCH in a folder of 100,000 messages.
+bench-imap-bigbox: venv
+	$(BIN)/python bench/imap_bigbox.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache

@@ -58,15 +58,14 @@ async def select(s: ImapSession, c: cmd.Select) -> None:
     if name is None:
         return
     postoffice, mailbox = s.owner
-    info = find(await folders(s), name)
-    if info is None:
+    index = await s.io(s.ctx.indexes.get, s.ctx.store, postoffice, mailbox, name)
+    if index is None:
         s.done(c, "NO", f"no mailbox {mailboxes.to_imap(name)!r}", "NONEXISTENT")
         return
-    messages = await s.io(s.ctx.store.messages.list_messages, postoffice, mailbox, name)
     readonly = c.name == "EXAMINE"
-    folder = SelectedFolder(name, readonly, info.uidvalidity, info.uidnext,
-                            info.highestmodseq)
-    folder.load(messages)
+    uidvalidity, uidnext, highestmodseq = index.state
+    folder = SelectedFolder(name, readonly, uidvalidity, uidnext, highestmodseq)
+    folder.load(index.uids, index.info)
     if c.condstore:
         s.flags.condstore = True
     out = [wire.untagged(f"FLAGS ({SYSTEM_FLAGS})"),
@@ -74,15 +73,14 @@ async def select(s: ImapSession, c: cmd.Select) -> None:
            wire.untagged("0 RECENT"),
            wire.status("OK", "permanent flags", "PERMANENTFLAGS (" + (
                "" if readonly else PERMANENT_FLAGS) + ")")]
-    unseen = next((i + 1 for i, uid in enumerate(folder.uids)
-                   if "\\Seen" not in folder.info[uid].flags), None)
+    unseen = index.first_unseen()
     if unseen is not None:
         out.append(wire.status("OK", f"message {unseen} is the first unseen",
                                f"UNSEEN {unseen}"))
-    out += [wire.status("OK", "UIDs valid", f"UIDVALIDITY {info.uidvalidity}"),
-            wire.status("OK", "predicted next UID", f"UIDNEXT {info.uidnext}"),
-            wire.status("OK", "highest", f"HIGHESTMODSEQ {info.highestmodseq}")]
-    if c.qresync is not None and c.qresync[0] == info.uidvalidity:
+    out += [wire.status("OK", "UIDs valid", f"UIDVALIDITY {uidvalidity}"),
+            wire.status("OK", "predicted next UID", f"UIDNEXT {uidnext}"),
+            wire.status("OK", "highest", f"HIGHESTMODSEQ {highestmodseq}")]
+    if c.qresync is not None and c.qresync[0] == uidvalidity:
         since = c.qresync[1]
         changed = [u for u in folder.uids if folder.info[u].modseq > since]
         for uid in changed:

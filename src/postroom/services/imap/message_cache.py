@@ -6,18 +6,25 @@ DIR/messages. Paths are never reused (a new message gets a new file name) and fi
 are never changed in place, so an entry never goes stale; an expunged message's entry
 just ages out. The cache is bounded by total message octets (:data:`MAX_BYTES`) as
 well as entries, since a view holds the message bytes.
+
+:class:`HeaderCache` keeps only the header block of many more messages, for SEARCH on
+header fields over a whole big folder (issue 8: under 500 ms in 100,000 messages).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from postroom.services.imap.message import MessageView
+from postroom.services.imap.message import Header, MessageView, _parse_header, decode_words
 
 MAX_ENTRIES = 2048
 MAX_BYTES = 64 * 1024 * 1024
+HEADER_MAX_BYTES = 64 * 1024 * 1024
+ENTRY_OVERHEAD = 200
+_FIRST_READ = 8192
 
 
 class MessageCache:
@@ -50,3 +57,90 @@ class MessageCache:
                     _, old = self._views.popitem(last=False)
                     self._bytes -= old.size
         return view
+
+
+class HeaderView:
+    """The top-level header block of one message, for SEARCH on header fields: the
+    same answers as :class:`.message.MessageView` (``header_values``, ``has_header``)
+    from the header octets alone, plus a cheap test that rules messages out."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def may_contain(self, needle: str) -> bool:
+        """False only when no header value can contain ``needle`` (casefolded).
+
+        Sound for plain ASCII headers without encoded words: there a value's
+        casefolding is its lower-casing, and an unfolded value is a substring of the
+        block with every CRLF removed. Anything else is checked in full.
+        """
+        raw = self.raw
+        if not raw.isascii() or b"=?" in raw:
+            return True
+        if not needle.isascii():
+            return False
+        return needle.encode() in raw.replace(b"\r\n", b"").lower()
+
+    # ``raw`` may run past the header when a line that is not a field ends it early
+    # (a message without headers): the parse below stops where the header stops, and
+    # the test above only errs towards a full check.
+
+    def _header(self) -> Header:
+        return _parse_header(self.raw, 0, len(self.raw))[0]
+
+    def header_values(self, name: str) -> list[str]:
+        return [decode_words(v) for v in self._header().get_all(name.lower())]
+
+    def has_header(self, name: str) -> bool:
+        name = name.lower()
+        return any(n == name for n, _ in self._header().fields)
+
+
+class HeaderCache:
+    """Header blocks by message path, read from the file's start only (SEARCH FROM,
+    SUBJECT, HEADER ... on a big folder reads each file once, then never again).
+
+    Bounded by octets (:data:`HEADER_MAX_BYTES`, with a per-entry overhead counted),
+    least recently used out; entries never go stale (paths are never reused).
+    """
+
+    def __init__(self, root: Path, max_bytes: int = HEADER_MAX_BYTES) -> None:
+        self.root = root
+        self._root = str(root)
+        self.max_bytes = max_bytes
+        self._views: OrderedDict[str, HeaderView] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.reads = 0
+
+    def get(self, path: str) -> HeaderView:
+        """The header of the message at ``path``; FileNotFoundError if expunged."""
+        view = self._views.get(path)
+        if view is not None:
+            return view
+        view = HeaderView(read_header(os.path.join(self._root, path)))
+        cost = len(view.raw) + len(path) + ENTRY_OVERHEAD
+        with self._lock:
+            self.reads += 1
+            if path not in self._views:
+                self._views[path] = view
+                self._bytes += cost
+                while self._views and self._bytes > self.max_bytes:
+                    old_path, old = self._views.popitem(last=False)
+                    self._bytes -= len(old.raw) + len(old_path) + ENTRY_OVERHEAD
+        return view
+
+
+def read_header(path: str) -> bytes:
+    """The start of the message file at ``path`` up to and including the first empty
+    line (CRLF line ends): the header block, parsed later only if a search needs it."""
+    with open(path, "rb") as f:
+        data = f.read(_FIRST_READ)
+        if len(data) == _FIRST_READ and b"\n\n" not in data and b"\n\r\n" not in data:
+            data += f.read()
+    if b"\n" in data and data.count(b"\n") != data.count(b"\r\n"):
+        data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    end = data.find(b"\r\n\r\n")
+    return data if end < 0 else data[:end + 4]

@@ -27,6 +27,7 @@ from postroom.services.imap import mailboxes, search, sort, wire
 from postroom.services.imap.fetch_items import FetchItem
 from postroom.services.imap.mailbox_commands import find, folder_name, folders
 from postroom.services.imap.message import MessageView
+from postroom.services.imap.message_cache import HeaderView
 from postroom.services.imap.search_keys import CHARSETS, resolve
 from postroom.services.pop3.maildrop import crlf_sizes
 from postroom.store.messages import MessageInfo, MessageStoreError, QuotaExceeded, check_flags
@@ -80,6 +81,15 @@ class Msg:
             self._size = crlf_sizes(self.s.ctx.store, [self.info.path]).get(
                 self.info.path, self.info.size)
         return self._size
+
+    def headers(self) -> MessageView | HeaderView:
+        """What SEARCH on a header field needs: the cached header block alone."""
+        if self._view is not None or self.s.ctx.headers is None:
+            return self.view()
+        try:
+            return self.s.ctx.headers.get(self.info.path)
+        except FileNotFoundError:
+            return self.view()
 
     def view(self) -> MessageView:
         if self._view is None:
@@ -146,6 +156,8 @@ def _render_all(s: ImapSession, uids: list[int], items: list[FetchItem],
         sizes = crlf_sizes(s.ctx.store, [folder.info[u].path for u in uids])
     out: list[bytes] = []
     missing = False
+    if all(i.name in _METADATA for i in items):
+        return _render_metadata(s, uids, items), False
     for uid in uids:
         seq = folder.seq(uid)
         info = folder.info[uid]
@@ -161,6 +173,39 @@ def _render_all(s: ImapSession, uids: list[int], items: list[FetchItem],
 
 class _CteError(Exception):
     pass
+
+
+_METADATA = frozenset({"UID", "FLAGS", "MODSEQ"})
+
+
+def _render_metadata(s: ImapSession, uids: list[int], items: list[FetchItem]) -> list[bytes]:
+    """FETCH of UID / FLAGS / MODSEQ only (what clients ask for every message of a big
+    folder when they sync): no message file, one formatted line per message."""
+    folder = s.selected
+    assert folder is not None
+    info, recent, seq_of = folder.info, folder.recent, folder.seq
+    names = [i.name for i in items]
+    responses = [i.response_name() for i in items]
+    out: list[bytes] = []
+    append = out.append
+    # Sequence numbers: ``uids`` is in UID order, so walk the session's list once.
+    position = {uid: n for n, uid in enumerate(folder.uids, 1)} if len(uids) > 64 else None
+    for uid in uids:
+        seq = position[uid] if position is not None else seq_of(uid)
+        m = info[uid]
+        parts = []
+        for name, response in zip(names, responses, strict=True):
+            if name == "UID":
+                parts.append(f"{response} {uid}")
+            elif name == "FLAGS":
+                flags = " ".join(m.flags)
+                if uid in recent:
+                    flags = f"{flags} \\Recent" if flags else "\\Recent"
+                parts.append(f"{response} ({flags})")
+            else:
+                parts.append(f"{response} ({m.modseq})")
+        append(f"* {seq} FETCH ({' '.join(parts)})\r\n".encode())
+    return out
 
 
 def _render(s: ImapSession, seq: int, info: MessageInfo, items: list[FetchItem],
@@ -432,8 +477,10 @@ async def copy_move(s: ImapSession, c: cmd.CopyMove) -> None:
 async def _expunge_deleted(s: ImapSession, only: set[int] | None) -> int:
     folder = s.selected
     assert folder is not None
-    messages = await s.io(s.ctx.store.messages.list_messages, *s.owner, folder.folder)
-    doomed = [m.uid for m in messages if "\\Deleted" in m.flags
+    index = await s.io(s.ctx.indexes.get, s.ctx.store, *s.owner, folder.folder)
+    if index is None:
+        return 0
+    doomed = [m.uid for m in index.info.values() if "\\Deleted" in m.flags
               and (only is None or m.uid in only)]
     if not doomed:
         return 0

@@ -371,13 +371,29 @@ def _folded_text(view: MessageView) -> str:
     return view.folded_search_text()
 
 
+def _headers(m: SearchMessage) -> MessageView | HeaderSource:
+    """The message's header fields: its header block alone when the message offers
+    one (``headers()``, cached by the server), else its whole view."""
+    headers = getattr(m, "headers", None)
+    return headers() if headers is not None else m.view()
+
+
+class HeaderSource(Protocol):
+    def header_values(self, name: str) -> list[str]: ...
+    def has_header(self, name: str) -> bool: ...
+
+
 def _header_matcher(name: str, substring: str) -> Matcher:
     needle = substring.casefold()
     if not needle:
-        return lambda m: m.view().has_header(name)
+        return lambda m: _headers(m).has_header(name)
 
     def match(m: SearchMessage) -> bool:
-        return any(needle in v.casefold() for v in m.view().header_values(name))
+        source = _headers(m)
+        may_contain = getattr(source, "may_contain", None)
+        if may_contain is not None and not may_contain(needle):
+            return False
+        return any(needle in v.casefold() for v in source.header_values(name))
 
     return match
 

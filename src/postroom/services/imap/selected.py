@@ -10,8 +10,9 @@ the one the client holds at that moment), then ``EXISTS`` for new messages (and
 CONDSTORE is on). During FETCH, STORE and SEARCH by sequence number expunges are held
 back (RFC 3501 §7.4.1) and announced at the next command that allows them.
 
-Known limits: the listing is the folder's whole index (one query); the cheap
-``folder_state`` check (UIDNEXT, HIGHESTMODSEQ) skips it when nothing changed.
+Known limits: the listing is the folder's whole index, shared by the sessions of the
+service (:mod:`.folder_index`); the cheap ``folder_state`` check (UIDNEXT,
+HIGHESTMODSEQ) skips it when nothing changed.
 ``\\Recent`` is approximated: messages that arrived while this session had the
 folder selected are recent to it.
 """
@@ -37,9 +38,10 @@ class SelectedFolder:
     recent: set[int] = field(default_factory=set)
     pending_expunge: bool = False
 
-    def load(self, messages: list[MessageInfo]) -> None:
-        self.uids = [m.uid for m in messages]
-        self.info = {m.uid: m for m in messages}
+    def load(self, uids: list[int], info: dict[int, MessageInfo]) -> None:
+        """Start from a folder index (copied: the index is shared and immutable)."""
+        self.uids = list(uids)
+        self.info = dict(info)
 
     def seq(self, uid: int) -> int | None:
         i = bisect.bisect_left(self.uids, uid)
@@ -55,21 +57,23 @@ class SelectedFolder:
         if uid:
             largest = self.uids[-1] if self.uids else 0
             wanted = SequenceSet.parse(sequence, largest)
-            if not self.uids:
-                return []
             # A UID range names the UIDs that exist within it.
-            return [u for u in self.uids if wanted.contains(u)]
+            out: list[int] = []
+            for lo, hi in wanted.ranges:
+                out += self.uids[bisect.bisect_left(self.uids, lo):
+                                 bisect.bisect_right(self.uids, hi)]
+            return out
         wanted = SequenceSet.parse(sequence, len(self.uids))
         if wanted.ranges and wanted.ranges[-1][1] > len(self.uids):
             raise ValueError(f"message number {wanted.ranges[-1][1]} does not exist")
         return [self.uids[n - 1] for n in wanted.values(len(self.uids))]
 
-    def sync(self, messages: list[MessageInfo], *, expunge: bool, condstore: bool,
+    def sync(self, current: dict[int, MessageInfo], *, expunge: bool, condstore: bool,
              quiet: set[int] = frozenset(), state: tuple[int, int, int] | None = None,
              ) -> list[bytes]:
-        """Untagged responses for what changed; the view is updated to match."""
+        """Untagged responses for what changed (``current``: UID -> info of every
+        message now in the folder); the view is updated to match."""
         out: list[bytes] = []
-        current = {m.uid: m for m in messages}
         gone = [u for u in self.uids if u not in current]
         if gone:
             if expunge:
@@ -85,9 +89,10 @@ class SelectedFolder:
                 self.pending_expunge = True
         last = self.uids[-1] if self.uids else 0
         new = sorted(u for u in current if u > last and u not in self.info)
+        info = self.info
         for uid, message in current.items():
-            old = self.info.get(uid)
-            if old is None or uid in new:
+            old = info.get(uid)
+            if old is None or old is message:
                 continue
             if old.flags != message.flags or old.modseq != message.modseq:
                 self.info[uid] = message

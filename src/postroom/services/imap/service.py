@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from postroom.auth.logins import LoginChecker
 from postroom.logs import ServiceLogs
 from postroom.net.tls import ServerTls, TlsError
-from postroom.services.imap.message_cache import MessageCache
+from postroom.services.imap.folder_index import FolderIndexes
+from postroom.services.imap.message_cache import HeaderCache, MessageCache
 from postroom.services.imap.server import ImapListeners, listener_specs
 from postroom.services.imap.session import ImapContext
 from postroom.services.imap.watch import FolderWatch
@@ -68,12 +69,15 @@ class ImapService:
         self.logins = LoginChecker(store, service="imap")
         self._pool = ThreadPoolExecutor(max_workers=STORE_WORKERS,
                                         thread_name_prefix="imap-store")
-        self.watch = FolderWatch(store)
+        indexes = FolderIndexes()
+        self.watch = FolderWatch(store, indexes=indexes)
         self.cache = MessageCache(store.home.messages)
         ctx = ImapContext(store=store, logins=self.logins, logs=self.logs, tls=self.tls,
+                          indexes=indexes,
                           hostname=self.hostname, store_pool=self._pool,
                           connection_ids=lambda: next(self._ids), watch=self.watch,
-                          cache=self.cache, failure_delay=self.auth_failure_delay)
+                          cache=self.cache, failure_delay=self.auth_failure_delay,
+                          headers=HeaderCache(store.home.messages))
         self.listeners = ImapListeners(ctx)
         await self.listeners.start(listener_specs(settings))
         for kind, port in self.listeners.bound().items():

@@ -10,6 +10,8 @@ takes the session and the typed command and writes its responses with
 
 Store work that may wait on the disk (appends, flag changes, copies, listings) runs in
 the service's small thread pool (:meth:`ImapSession.io`), never on the event loop.
+Folder listings come from the service's shared :class:`.folder_index.FolderIndexes`
+(listed once per folder state, updated incrementally).
 After every command the session compares the selected folder with the store and
 announces changes made by other sessions or by delivery (:meth:`sync`); while in IDLE
 the service's :class:`.watch.FolderWatch` wakes it within a second of a change.
@@ -36,6 +38,7 @@ from postroom.connectors.smtp.policy.session import client_address
 from postroom.logs import ServiceLogs
 from postroom.services.imap import commands as cmd
 from postroom.services.imap import mailboxes, policy, wire
+from postroom.services.imap.folder_index import FolderIndexes
 from postroom.services.imap.framing import (
     CLOSED,
     NEED_DATA,
@@ -44,7 +47,7 @@ from postroom.services.imap.framing import (
     ProtocolError,
     RawLine,
 )
-from postroom.services.imap.message_cache import MessageCache
+from postroom.services.imap.message_cache import HeaderCache, MessageCache
 from postroom.services.imap.selected import SelectedFolder
 from postroom.services.imap.transcript import Transcript
 
@@ -98,6 +101,8 @@ class ImapContext:
     cache: MessageCache
     failure_delay: float = 1.0
     idle_poll: float = 0.5
+    indexes: FolderIndexes = field(default_factory=FolderIndexes)
+    headers: HeaderCache | None = None
 
 
 @dataclass
@@ -329,7 +334,13 @@ class ImapSession:
         if not force and not folder.pending_expunge and \
                 (state[1], state[2]) == (folder.uidnext, folder.highestmodseq):
             return
-        messages = await self.io(self.ctx.store.messages.list_messages, postoffice, mailbox,
-                                 folder.folder)
-        self.send(folder.sync(messages, expunge=expunge, condstore=self.flags.condstore,
-                              quiet=quiet, state=state))
+        index = self.ctx.indexes.peek((postoffice, mailbox, folder.folder), state)
+        if index is None:
+            index = await self.io(self.ctx.indexes.get, self.ctx.store, postoffice, mailbox,
+                                  folder.folder)
+        if index is None:
+            self.write(wire.status("BYE", "the selected mailbox was deleted"))
+            self.state = State.LOGOUT
+            return
+        self.send(folder.sync(index.info, expunge=expunge, condstore=self.flags.condstore,
+                              quiet=quiet, state=index.state))

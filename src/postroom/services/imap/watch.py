@@ -6,7 +6,9 @@ signal is not enough. Until the store publishes change records, :class:`FolderWa
 polls: every :data:`POLL_INTERVAL` seconds it reads UIDNEXT and HIGHESTMODSEQ of each
 folder that has at least one idling session — one query per folder, whatever the
 number of sessions idling on it — and sets the events of that folder's sessions when
-the values moved. Every append, expunge and flag change bumps one of the two.
+the values moved. Every append, expunge and flag change bumps one of the two. Before
+waking them it brings the shared folder index up to date (:mod:`.folder_index`), so
+thousands of woken sessions each find it ready instead of each asking the store.
 
 Known limits: the latency is up to one poll interval (0.5 s by default); a later
 version should listen on a store wake-up (:mod:`postroom.store.wake`) instead.
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 from postroom.services.imap.mailboxes import folder_state
 
 if TYPE_CHECKING:
+    from postroom.services.imap.folder_index import FolderIndexes
     from postroom.store import Store
 
 log = logging.getLogger("postroom.imap")
@@ -30,8 +33,10 @@ Key = tuple[str, str, str]          # post office, mailbox, folder
 
 
 class FolderWatch:
-    def __init__(self, store: Store, interval: float = POLL_INTERVAL) -> None:
+    def __init__(self, store: Store, interval: float = POLL_INTERVAL,
+                 indexes: FolderIndexes | None = None) -> None:
         self.store = store
+        self.indexes = indexes
         self.interval = interval
         self._waiters: dict[Key, set[asyncio.Event]] = {}
         self._seen: dict[Key, tuple[int, int, int] | None] = {}
@@ -67,6 +72,11 @@ class FolderWatch:
                 self.polls += 1
                 if state != self._seen.get(key):
                     self._seen[key] = state
+                    if self.indexes is not None and state is not None:
+                        # List once here, so the woken sessions all find the index.
+                        with contextlib.suppress(Exception):
+                            await asyncio.get_running_loop().run_in_executor(
+                                None, self.indexes.get, self.store, *key)
                     for event in self._waiters.get(key, ()):
                         event.set()
 

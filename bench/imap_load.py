@@ -1,0 +1,302 @@
+"""IMAP under load: N clients running a realistic mix of commands, commands per second,
+against Postroom's IMAP service and Dovecot's IMAP on the same machine, in the same run
+(issue 8 benchmark; target: at least 1.0 x Dovecot).
+
+The mix, repeated by every client for ``--seconds`` (each client in its own mailbox of
+:data:`MESSAGES` messages of 5 KB, CRLF line ends, plain text login on loopback, one
+command at a time per connection):
+
+    SELECT INBOX
+    FETCH a:b (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE)])
+                                                   -- 20 headers, a message-list page
+    FETCH n BODY.PEEK[]                            -- three bodies read
+    STORE n +FLAGS.SILENT (\\Seen)                 -- twice
+    UID SEARCH SUBJECT "message 1"
+    APPEND INBOX {5120+}                           -- a new message (LITERAL+)
+    STORE n +FLAGS.SILENT (\\Deleted), EXPUNGE     -- one removed: the size stays
+
+so 11 commands a round. The clock starts when every client is logged in and stops
+after ``--seconds``; commands answered in that time count. Login time is not counted.
+
+Postroom runs as ``postroom serve imap`` in its own process on a fresh data directory
+(default logs on). There is no ``imap.accept_processes`` setting: one process serves
+every connection. Dovecot is Debian's ``dovecot-imapd`` (installed with
+``apt-get install --no-install-recommends`` when missing), a private instance like the
+one of ``bench/pop3_retrieve.py`` (whose helpers this script imports): its own
+configuration and directories in a temporary directory, a loopback port, a passwd-file,
+Maildir mail owned by ``nobody``.
+
+Run: ``make bench-imap`` (needs root for apt-get and Dovecot), or
+``.venv/bin/python bench/imap_load.py [--clients 20] [--seconds 10] [--no-dovecot]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import pwd
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pop3_retrieve import APT_ENV, free_port, make_message, wait_port
+
+MESSAGES = 200
+PASSWORD = "Bench-Password-42!"
+_LITERAL = re.compile(rb"\{(\d+)\}\r\n$")
+
+
+class Client:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 user: int) -> None:
+        self.reader, self.writer = reader, writer
+        self.user = user
+        self.n = 0
+        self.exists = 0
+        self.done = 0
+
+    async def command(self, line: bytes) -> list[bytes]:
+        self.n += 1
+        tag = b"t%d" % self.n
+        self.writer.write(tag + b" " + line + b"\r\n")
+        out = []
+        while True:
+            reply = await self.reader.readline()
+            if not reply:
+                raise ConnectionError("server closed the connection")
+            m = _LITERAL.search(reply)
+            if m:
+                reply += await self.reader.readexactly(int(m.group(1)))
+                reply += await self.reader.readline()
+            if reply.startswith(tag + b" "):
+                if not reply.startswith(tag + b" OK"):
+                    raise RuntimeError(f"{line[:60]!r}: {reply!r}")
+                self.done += 1
+                return out
+            if reply.endswith(b" EXISTS\r\n"):
+                self.exists = int(reply.split()[1])
+            elif reply.endswith(b" EXPUNGE\r\n"):
+                self.exists -= 1
+            out.append(reply)
+
+
+async def login(port: int, user: int, name: str) -> Client:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    client = Client(reader, writer, user)
+    await reader.readline()
+    await client.command(f'LOGIN {name} "{PASSWORD}"'.encode())
+    return client
+
+
+async def round_(c: Client, rng: random.Random, n: int) -> None:
+    await c.command(b"SELECT INBOX")
+    count = c.exists
+    first = rng.randint(1, max(1, count - 19))
+    await c.command(b"FETCH %d:%d (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS "
+                    b"(FROM TO SUBJECT DATE)])" % (first, min(count, first + 19)))
+    for _ in range(3):
+        await c.command(b"FETCH %d BODY.PEEK[]" % rng.randint(1, count))
+    for _ in range(2):
+        await c.command(b"STORE %d +FLAGS.SILENT (\\Seen)" % rng.randint(1, count))
+    await c.command(b'UID SEARCH SUBJECT "message 1"')
+    data = make_message(c.user, 100_000 + n)
+    await c.command(b"APPEND INBOX {%d+}\r\n" % len(data) + data)
+    await c.command(b"STORE %d +FLAGS.SILENT (\\Deleted)" % rng.randint(1, c.exists))
+    await c.command(b"EXPUNGE")
+
+
+async def run_clients(port: int, names: list[str], seconds: float) -> tuple[float, int, float]:
+    started = time.perf_counter()
+    clients = await asyncio.gather(*(login(port, i, n) for i, n in enumerate(names)))
+    logged_in = time.perf_counter()
+    deadline = logged_in + seconds
+
+    async def work(c: Client) -> int:
+        rng = random.Random(c.user)
+        n = 0
+        c.done = 0
+        while time.perf_counter() < deadline:
+            await round_(c, rng, n)
+            n += 1
+        await c.command(b"LOGOUT")
+        c.writer.close()
+        return c.done
+
+    counts = await asyncio.gather(*(work(c) for c in clients))
+    elapsed = time.perf_counter() - logged_in
+    return logged_in - started, sum(counts), elapsed
+
+
+def measure(name: str, port: int, names: list[str], seconds: float) -> float:
+    login_time, commands, elapsed = asyncio.run(run_clients(port, names, seconds))
+    rate = commands / elapsed
+    print(f"{name:9} {rate:9.0f} commands/s  ({commands} commands in {elapsed:.2f} s by "
+          f"{len(names)} clients; logins {login_time:.2f} s)", flush=True)
+    return rate
+
+
+# -- Postroom -----------------------------------------------------------------------------
+
+def postroom(work: Path, clients: int, seconds: float) -> float:
+    from postroom.store import Store
+    from postroom.store.initialise import initialise
+
+    home = work / "postroom"
+    initialise(home, hostname="bench.test")
+    port = free_port()
+    with Store.open(home) as store:
+        store.directory.create_postoffice("bench")
+        futures = []
+        for user in range(clients):
+            store.directory.create_mailbox("bench", f"u{user}", PASSWORD)
+            welcome = [m.uid for m in store.messages.list_messages("bench", f"u{user}", "Inbox")]
+            if welcome:
+                store.messages.expunge("bench", f"u{user}", "Inbox", welcome)
+            futures += [store.messages.append_async("bench", f"u{user}", "Inbox",
+                                                    make_message(user, n))
+                        for n in range(MESSAGES)]
+        for future in futures:
+            future.result()
+        settings = store.settings
+        settings.set("imap.bind", ["127.0.0.1"])
+        settings.set("imap.port", port)
+        settings.set("imap.imaps_port", 0)
+        settings.set("imap.security.allow_plaintext_auth_without_tls", True)
+    server = subprocess.Popen([sys.executable, "-m", "postroom.cli.main", "--home", str(home),
+                               "serve", "imap"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        return measure("Postroom", port, [f"u{n}@bench" for n in range(clients)], seconds)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+# -- Dovecot ------------------------------------------------------------------------------
+
+def ensure_dovecot_imapd() -> str:
+    if Path("/usr/lib/dovecot/imap").exists() and Path("/usr/sbin/dovecot").exists():
+        return "/usr/sbin/dovecot"
+    print("installing Debian's dovecot-imapd ...", file=sys.stderr, flush=True)
+    command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "dovecot-imapd"]
+    done = subprocess.run(command, env=APT_ENV, capture_output=True, text=True)
+    if done.returncode:
+        subprocess.run(["apt-get", "update", "-q"], env=APT_ENV, capture_output=True)
+        done = subprocess.run(command, env=APT_ENV, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"apt-get install dovecot-imapd failed: {done.stderr[-800:]}")
+    subprocess.run(["/etc/init.d/dovecot", "stop"], capture_output=True, check=False)
+    return shutil.which("dovecot") or "/usr/sbin/dovecot"
+
+
+DOVECOT_CONF = """\
+base_dir = {work}/run
+state_dir = {work}/state
+instance_name = postroom-imap-bench-{port}
+log_path = {work}/dovecot.log
+info_log_path = {work}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{work}/mail/%u
+first_valid_uid = {uid}
+last_valid_uid = {uid}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {work}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={work}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+  chroot =
+}}
+service anvil {{
+  chroot =
+}}
+"""
+
+
+def dovecot(work: Path, clients: int, seconds: float) -> float:
+    binary = ensure_dovecot_imapd()
+    root = work / "dovecot"
+    root.mkdir()
+    os.chmod(work, 0o755)
+    os.chmod(root, 0o755)
+    nobody = pwd.getpwnam("nobody")
+    port = free_port()
+    (root / "dovecot.conf").write_text(DOVECOT_CONF.format(
+        work=root, port=port, uid=nobody.pw_uid, gid=nobody.pw_gid))
+    (root / "passwd").write_text("".join(f"u{n}:{{PLAIN}}{PASSWORD}\n"
+                                         for n in range(clients)))
+    for user in range(clients):
+        box = root / "mail" / f"u{user}"
+        for sub in ("cur", "new", "tmp"):
+            (box / sub).mkdir(parents=True)
+        for n in range(MESSAGES):
+            data = make_message(user, n)
+            (box / "cur" / f"{1700000000 + n}.M{n}P1.bench,S={len(data)}:2,").write_bytes(data)
+    subprocess.run(["chown", "-R", f"{nobody.pw_uid}:{nobody.pw_gid}", str(root / "mail")],
+                   check=True)
+    server = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_port(port)
+        return measure("Dovecot", port, [f"u{n}" for n in range(clients)], seconds)
+    except Exception:
+        log = root / "dovecot.log"
+        if log.exists():
+            print(log.read_text()[-2000:], file=sys.stderr)
+        raise
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--no-dovecot", action="store_true", help="measure Postroom only")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="postroom-imap-load-"))
+    try:
+        ours = postroom(work, args.clients, args.seconds)
+        if args.no_dovecot:
+            return
+        theirs = dovecot(work, args.clients, args.seconds)
+        print(f"ratio     {ours / theirs:.2f} x Dovecot (target: at least 1.0)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

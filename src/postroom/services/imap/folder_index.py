@@ -1,0 +1,173 @@
+"""The message index of a folder, listed once per folder state and shared by every
+session of the service (issue 8: SELECT of a 100,000-message folder under 50 ms).
+
+A folder's state is (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ): every append, flag change
+and expunge moves HIGHESTMODSEQ, and every message row carries the mod-sequence of its
+last change (RFC 7162). So a :class:`FolderIndex` built for one state stays right
+until the state moves, and can then be brought up to date cheaply:
+
+- rows with ``modseq`` above the index's HIGHESTMODSEQ (new and changed messages: one
+  range query on the ``(folder_id, modseq)`` index);
+- ``COUNT(*)`` of the folder: when it differs from the merged index, messages were
+  expunged, and one UID-only query (covered by the ``(folder_id, uid)`` unique index)
+  says which.
+
+A full listing (one query, tuples, no per-row objects beyond
+:class:`~postroom.store.messages.MessageInfo`) happens only for a folder not yet
+indexed or after a UIDVALIDITY change. Indexes are immutable snapshots: a session
+copies the UID list and the info mapping into its own view (:mod:`.selected`), so a
+later update never changes what a session was told.
+
+Known limits: the SQLite backend only (the queries reach the ``message`` and
+``folder`` tables directly, as :func:`.mailboxes.folder_state` does); a bounded number
+of folders (:data:`MAX_FOLDERS`) are kept, least recently used first out.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from postroom.store.messages import MessageInfo
+
+if TYPE_CHECKING:
+    from postroom.store import Store
+
+MAX_FOLDERS = 256
+Key = tuple[str, str, str]          # post office, mailbox, folder
+State = tuple[int, int, int]        # uidvalidity, uidnext, highestmodseq
+
+_COLUMNS = "uid, size, flags, internal_date, modseq, path"
+_FOLDER = ("SELECT f.id, f.uidvalidity, f.uidnext, f.highestmodseq FROM folder f JOIN mailbox "
+           "mb ON f.mailbox_id=mb.id JOIN postoffice p ON mb.postoffice_id=p.id WHERE "
+           "p.name=? AND mb.name=? AND f.name=?")
+
+
+@dataclass
+class FolderIndex:
+    """Every message of one folder at one state, in UID order."""
+
+    folder_id: int
+    state: State
+    uids: list[int]
+    info: dict[int, MessageInfo]
+    _first_unseen: int | None = field(default=-1, repr=False)
+
+    def first_unseen(self) -> int | None:
+        """The sequence number of the first message without ``\\Seen`` (SELECT's UNSEEN)."""
+        if self._first_unseen == -1:
+            info = self.info
+            self._first_unseen = next((i + 1 for i, uid in enumerate(self.uids)
+                                       if "\\Seen" not in info[uid].flags), None)
+        return self._first_unseen
+
+
+@contextmanager
+def _read_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One snapshot for several reads (the store's connections are in autocommit)."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
+def _infos(rows: list[tuple[int, int, str, float, int, str]]) -> dict[int, MessageInfo]:
+    flag_tuples: dict[str, tuple[str, ...]] = {"": ()}
+    out: dict[int, MessageInfo] = {}
+    for uid, size, flags, internal_date, modseq, path in rows:
+        tup = flag_tuples.get(flags)
+        if tup is None:
+            tup = flag_tuples[flags] = tuple(flags.split())
+        out[uid] = MessageInfo(uid, size, tup, internal_date, modseq, path)
+    return out
+
+
+class FolderIndexes:
+    """The service's folder indexes (thread-safe: sessions list from the store pool)."""
+
+    def __init__(self, max_folders: int = MAX_FOLDERS) -> None:
+        self.max_folders = max_folders
+        self._indexes: OrderedDict[Key, FolderIndex] = OrderedDict()
+        self._lock = threading.Lock()
+        self.full_listings = 0          # statistics, for tests and benchmarks
+        self.updates = 0
+
+    def peek(self, key: Key, state: State) -> FolderIndex | None:
+        """The cached index of ``key`` if it is at ``state`` (no store access: when new
+        mail wakes thousands of idling sessions, one lists and the others reuse it)."""
+        index = self._indexes.get(key)
+        return index if index is not None and index.state == state else None
+
+    def get(self, store: Store, postoffice: str, mailbox: str, folder: str,
+            ) -> FolderIndex | None:
+        """The index at the folder's current state; None if the folder does not exist."""
+        conn = store.conn
+        cursor = conn.cursor()
+        cursor.row_factory = None
+        # One read transaction, so the state and the rows agree.
+        with _read_transaction(conn):
+            row = cursor.execute(_FOLDER, (postoffice, mailbox, folder)).fetchone()
+            if row is None:
+                return None
+            folder_id, state = int(row[0]), (int(row[1]), int(row[2]), int(row[3]))
+            key = (postoffice, mailbox, folder)
+            with self._lock:
+                old = self._indexes.get(key)
+                if old is not None:
+                    self._indexes.move_to_end(key)
+            if old is not None and old.state == state and old.folder_id == folder_id:
+                return old
+            if old is None or old.folder_id != folder_id or old.state[0] != state[0]:
+                index = self._full(cursor, folder_id, state)
+            else:
+                index = self._update(cursor, old, state)
+        with self._lock:
+            current = self._indexes.get(key)
+            if current is None or current.state[2] <= state[2]:
+                self._indexes[key] = index
+                self._indexes.move_to_end(key)
+            while len(self._indexes) > self.max_folders:
+                self._indexes.popitem(last=False)
+        return index
+
+    def _full(self, cursor: sqlite3.Cursor, folder_id: int, state: State) -> FolderIndex:
+        self.full_listings += 1
+        rows = cursor.execute(
+            f"SELECT {_COLUMNS} FROM message WHERE folder_id=? ORDER BY uid",
+            (folder_id,)).fetchall()
+        info = _infos(rows)
+        return FolderIndex(folder_id, state, list(info), info)
+
+    def _update(self, cursor: sqlite3.Cursor, old: FolderIndex, state: State) -> FolderIndex:
+        self.updates += 1
+        rows = cursor.execute(
+            f"SELECT {_COLUMNS} FROM message WHERE folder_id=? AND modseq>?",
+            (old.folder_id, old.state[2])).fetchall()
+        changed = _infos(rows)
+        info = dict(old.info)
+        info.update(changed)
+        count = cursor.execute(
+            "SELECT COUNT(*) FROM message WHERE folder_id=?", (old.folder_id,)).fetchone()[0]
+        if count != len(info):
+            live = {r[0] for r in cursor.execute(
+                "SELECT uid FROM message WHERE folder_id=?", (old.folder_id,))}
+            info = {uid: m for uid, m in info.items() if uid in live}
+        last = old.uids[-1] if old.uids else 0
+        new = sorted(u for u in changed if u > last)
+        if len(info) == len(old.uids) + len(new) and all(u in info for u in new):
+            uids = old.uids + new if new else old.uids
+            if len(uids) != len(info):        # pragma: no cover - defensive
+                uids = sorted(info)
+        else:
+            uids = sorted(info)
+        # Rebuild the mapping in UID order only when needed (dict order is not used).
+        return FolderIndex(old.folder_id, state, uids, info)

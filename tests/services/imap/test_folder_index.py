@@ -1,0 +1,78 @@
+"""The shared folder index (services/imap/folder_index.py): after appends, flag changes,
+expunges and moves, the incrementally updated index equals a fresh listing of the store,
+and the header cache answers header searches like the full message view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from postroom.services.imap.folder_index import FolderIndexes
+from postroom.services.imap.message import MessageView
+from postroom.services.imap.message_cache import HeaderCache
+from postroom.store import Store
+from postroom.store.initialise import initialise
+
+
+def _store(tmp_path: Path) -> Store:
+    initialise(tmp_path / "home", hostname="mail.test")
+    store = Store.open(tmp_path / "home")
+    store.directory.create_postoffice("example")
+    store.directory.create_mailbox("example", "bob", "Secret-Password-1!")
+    return store
+
+
+def _msg(n: int) -> bytes:
+    return f"From: a@x.test\r\nSubject: message {n}\r\n\r\nbody {n}\r\n".encode()
+
+
+def test_incremental_index_matches_a_fresh_listing(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    box = ("example", "bob")
+    indexes = FolderIndexes()
+
+    def check() -> None:
+        index = indexes.get(store, *box, "Inbox")
+        assert index is not None
+        listed = store.messages.list_messages(*box, "Inbox")
+        assert index.uids == [m.uid for m in listed]
+        assert index.info == {m.uid: m for m in listed}
+        inbox = next(f for f in store.messages.list_folders(*box) if f.name == "Inbox")
+        assert index.state == (inbox.uidvalidity, inbox.uidnext, inbox.highestmodseq)
+
+    check()
+    uids = [store.messages.append(*box, "Inbox", _msg(n)).uid for n in range(10)]
+    check()
+    store.messages.set_flags(*box, "Inbox", uids[2:5], ["\\Seen"], "add")
+    check()
+    store.messages.expunge(*box, "Inbox", [uids[3], uids[7]])
+    check()
+    store.messages.append(*box, "Inbox", _msg(11))
+    store.messages.set_flags(*box, "Inbox", [uids[0]], ["\\Flagged"], "add")
+    store.messages.expunge(*box, "Inbox", [uids[9]])
+    check()
+    store.messages.create_folder(*box, "Archive")
+    store.messages.move(*box, "Inbox", [uids[1]], "Archive")
+    check()
+    assert indexes.full_listings == 1
+    first = indexes.get(store, *box, "Inbox")
+    assert indexes.get(store, *box, "Inbox") is first     # same state: same snapshot
+    assert indexes.get(store, *box, "No such folder") is None
+    store.close()
+
+
+def test_header_cache_answers_like_the_message_view(tmp_path: Path) -> None:
+    messages = tmp_path / "m"
+    messages.mkdir()
+    data = (b"From: =?utf-8?q?J=C3=BCrgen?= <j@x.test>\r\nSubject: long\r\n folded subject\r\n"
+            b"X-Tag: Needle\r\n\r\nbody with Needle\r\n")
+    (messages / "a.eml").write_bytes(data)
+    header = HeaderCache(messages).get("a.eml")
+    view = MessageView.parse(data)
+    for name in ("from", "Subject", "x-tag", "to"):
+        assert header.header_values(name) == view.header_values(name)
+        assert header.has_header(name) == view.has_header(name)
+    assert header.may_contain("jürgen")            # encoded words: always checked in full
+    (messages / "b.eml").write_bytes(b"Subject: plain\r\n\r\nneedle\r\n")
+    plain = HeaderCache(messages).get("b.eml")
+    assert not plain.may_contain("needle")         # only in the body
+    assert plain.may_contain("plain")
