@@ -135,3 +135,17 @@ def test_an_enqueue_once_key_queues_nothing_the_second_time(store: Store) -> Non
     store.queue.enqueue_async("MTA.inbound", envelope(), b"\r\ntwo\r\n",
                               once_key="file-2").result()
     assert len(store.queue.list("MTA.inbound")) == 2
+
+
+def test_a_non_durable_transaction_is_still_atomic_and_restores_full_sync(
+        store: Store) -> None:
+    make_mailbox(store)
+    uid = store.messages.append("example", "bob", "Inbox", message(1)).uid
+    modseq = store.messages.set_flags("example", "bob", "Inbox", [uid], ["\\Seen"])
+    assert store.messages.list_messages("example", "bob", "Inbox")[0].flags == ("\\Seen",)
+    assert modseq > 0
+    with pytest.raises(RuntimeError), store.transaction(durable=False) as conn:
+        conn.execute("UPDATE message SET flags='' WHERE uid=?", (uid,))
+        raise RuntimeError("rolled back")
+    assert store.messages.list_messages("example", "bob", "Inbox")[0].flags == ("\\Seen",)
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2     # FULL again

@@ -76,20 +76,33 @@ class Store:
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolls back on any exception."""
+    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolls back on any exception.
+
+        ``durable=False`` commits without waiting for the disk (WAL, ``synchronous=
+        NORMAL``): the change is atomic and survives a crash of the process, and a power
+        loss can only undo the last such commits, never corrupt. For what a client can
+        simply redo and a mail server need not guarantee (a claim's lease, IMAP flag
+        changes), never for accepted or delivered mail.
+        """
         conn = self.conn
         if conn.in_transaction:
             # Nested use joins the outer transaction.
             yield conn
             return
-        conn.execute("BEGIN IMMEDIATE")
+        if not durable:
+            conn.execute("PRAGMA synchronous=NORMAL")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            if not durable:
+                conn.execute("PRAGMA synchronous=FULL")
         self.commits += 1       # directory caches re-check their generation (directory_cache)
 
     @cached_property

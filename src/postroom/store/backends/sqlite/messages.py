@@ -456,7 +456,10 @@ class SqliteMessageStore:
             raise MessageStoreError("mode", "expected add, remove or replace")
         wanted = set(check_flags(flags))
         uid_list = self._uids(uids)
-        with self._store.transaction() as conn:
+        # Flags are what a client can set again; like Dovecot we do not wait for the disk
+        # for them (store.transaction durable=False): atomic, never lost to a crash of the
+        # process, at worst the last changes undone by a power loss.
+        with self._store.transaction(durable=False) as conn:
             row = self._folder(conn, postoffice, mailbox, canonical_folder(folder))
             modseq = row["highestmodseq"] + 1
             changed = False

@@ -414,20 +414,15 @@ class SqliteQueue:
         if lease_seconds <= 0:
             raise QueueError("lease_seconds", "must be positive")
         now = time.time()
-        conn = self._store.conn
         # A claim is a lease, not a promise: losing it in a crash only makes the entry
-        # claimable again. So its commit need not wait for the disk (WAL, NORMAL).
-        conn.execute("PRAGMA synchronous=NORMAL")
-        try:
-            with self._store.transaction() as conn:
-                rows = conn.execute(
-                    "UPDATE queue_entry SET state='claimed', claimed_by=?, claim_expires=?, "
-                    "attempts=attempts+1 WHERE id IN (SELECT id FROM queue_entry WHERE queue=? AND "
-                    "((state='ready' AND next_attempt_at<=?) OR "
-                    "(state='claimed' AND claim_expires<=?)) ORDER BY next_attempt_at, id LIMIT ?) "
-                    "RETURNING *", (worker, now + lease_seconds, queue, now, now, limit)).fetchall()
-        finally:
-            conn.execute("PRAGMA synchronous=FULL")
+        # claimable again. So its commit need not wait for the disk.
+        with self._store.transaction(durable=False) as conn:
+            rows = conn.execute(
+                "UPDATE queue_entry SET state='claimed', claimed_by=?, claim_expires=?, "
+                "attempts=attempts+1 WHERE id IN (SELECT id FROM queue_entry WHERE queue=? AND "
+                "((state='ready' AND next_attempt_at<=?) OR "
+                "(state='claimed' AND claim_expires<=?)) ORDER BY next_attempt_at, id LIMIT ?) "
+                "RETURNING *", (worker, now + lease_seconds, queue, now, now, limit)).fetchall()
         return sorted((_entry(r) for r in rows), key=lambda e: e.id)
 
     def read_body(self, entry: QueueEntry) -> bytes:
