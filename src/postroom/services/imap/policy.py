@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from postroom.connectors.smtp.policy.access import ip_in
+from postroom.services.accept_processes import share
 
 PLAINTEXT_SETTING = "imap.security.allow_plaintext_auth_without_tls"
 NO_TIMEOUT = 24 * 3600.0
@@ -32,7 +33,8 @@ def _get(settings: Any, key: str, default: Any) -> Any:
         return default
 
 
-def connect_refusal(settings: Any, client_ip: str, connections: int) -> str | None:
+def connect_refusal(settings: Any, client_ip: str, connections: int,
+                    processes: int = 1) -> str | None:
     """Why a new connection is refused (a reason tag for logs), or None."""
     listed = ip_in(_get(settings, "imap.general.access_control_list", []), client_ip)
     if _get(settings, "imap.general.access_control_mode", "deny_listed") == "allow_listed_only":
@@ -41,7 +43,8 @@ def connect_refusal(settings: Any, client_ip: str, connections: int) -> str | No
     elif listed:
         return "ip-denied"
     if settings.get("imap.general.client_connections_limited") == "limited" and \
-            connections > int(settings.get("imap.general.max_client_connections")):
+            connections > share(int(settings.get("imap.general.max_client_connections")),
+                                processes):
         return "too-many-connections"
     return None
 

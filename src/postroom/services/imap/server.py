@@ -49,6 +49,7 @@ class ImapListeners:
         self.ctx = ctx
         self.servers: list[tuple[ListenerSpec, asyncio.Server]] = []
         self.sessions: dict[asyncio.Task[None], ImapSession] = {}
+        self.reuse_port = False      # several accept processes share the ports
 
     async def start(self, specs: list[ListenerSpec]) -> None:
         loop = asyncio.get_running_loop()
@@ -64,7 +65,7 @@ class ImapListeners:
                 server = await loop.create_server(
                     lambda spec=spec: Connection(lambda conn: self._spawn(conn, spec)),
                     host=spec.host, port=spec.port, backlog=1024, reuse_address=True,
-                    **options)
+                    reuse_port=self.reuse_port, **options)
                 self.servers.append((spec, server))
         except BaseException:
             await self.stop()

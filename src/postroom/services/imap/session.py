@@ -100,6 +100,7 @@ class ImapContext:
     watch: FolderWatch
     cache: MessageCache
     failure_delay: float = 1.0
+    processes: int = 1            # accept processes sharing the ports (limits divide)
     idle_poll: float = 0.5
     indexes: FolderIndexes = field(default_factory=FolderIndexes)
     headers: HeaderCache | None = None
@@ -163,7 +164,8 @@ class ImapSession:
             self.conn.close()
 
     async def _run(self) -> None:
-        refusal = policy.connect_refusal(self.settings, self.client_ip, self.connections)
+        refusal = policy.connect_refusal(self.settings, self.client_ip, self.connections,
+                                         self.ctx.processes)
         if refusal is not None:
             self.write(wire.status("BYE", "too many connections, try again later"
                                    if refusal == "too-many-connections" else "access denied",

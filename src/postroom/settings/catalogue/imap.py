@@ -12,6 +12,11 @@ OPTIONS = [
     opt("imap.general.max_threads", "int", 32, "6.3.3.2",
         "Max Concurrent connections (threads): Worker threads handling IMAP client requests.",
         minimum=1, maximum=1024, unit="threads"),
+    opt("imap.general.accept_processes", "int", 1, "6.3.3.2",
+        "How many processes accept IMAP connections, sharing the ports (SO_REUSEPORT); 0 "
+        "means one per CPU (at most 8). The maximum of client connections is divided "
+        "between them. Not in the manual (its service is multi-threaded).",
+        minimum=0, maximum=64, unit="processes", live=False, manual_id=""),
     opt("imap.port", "int", 143, "6.3.3.2",
         "IMAP port: Main IMAP listening port. Port 0 disables the listener.",
         minimum=0, maximum=65535, live=False, manual_id="imap.general.port"),
