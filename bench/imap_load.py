@@ -48,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pop3_retrieve import APT_ENV, free_port, make_message, wait_port
+from pop3_retrieve import APT_ENV, free_port, make_message, wait_listeners, wait_port
 
 MESSAGES = 200
 PASSWORD = "Bench-Password-42!"
@@ -171,11 +171,14 @@ def postroom(work: Path, clients: int, seconds: float) -> float:
         settings.set("imap.port", port)
         settings.set("imap.imaps_port", 0)
         settings.set("imap.security.allow_plaintext_auth_without_tls", True)
+        # One accept process per CPU, as Dovecot runs a process per connection.
+        settings.set("imap.general.accept_processes", 0)
     server = subprocess.Popen([sys.executable, "-m", "postroom.cli.main", "--home", str(home),
                                "serve", "imap"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
+        wait_listeners(port, min(8, os.cpu_count() or 1))
         return measure("Postroom", port, [f"u{n}@bench" for n in range(clients)], seconds)
     finally:
         server.send_signal(signal.SIGTERM)
