@@ -52,7 +52,7 @@ from postroom.services.imap.selected import SelectedFolder
 from postroom.services.imap.transcript import Transcript
 
 if TYPE_CHECKING:
-    from postroom.connectors.smtp.server import Connection
+    from postroom.net.listeners import Connection
     from postroom.net.tls import ServerTls
     from postroom.services.imap.watch import FolderWatch
     from postroom.store import Store

@@ -7,7 +7,7 @@ offered, or implicit TLS with ``pop3.general.ssl_default_port``) and, when
 ``pop3.bind`` (or all addresses with ``pop3.general.bind_all_ips``). Port 0 disables a
 listener.
 
-Transport: the SMTP service's :class:`~postroom.connectors.smtp.server.Connection`
+Transport: the shared :class:`~postroom.net.listeners.Connection`
 (an ``asyncio.Protocol`` with bounded buffers, flow control and a STARTTLS switch that
 drops buffered plaintext) serves POP3 unchanged; one event loop serves every
 connection, no thread per connection. A failed TLS handshake on an implicit-TLS port
@@ -16,21 +16,12 @@ drops that connection only.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from dataclasses import dataclass
 from typing import Any
 
-from postroom.connectors.smtp.server import Connection
+from postroom.net.listeners import Connection, Listeners, ListenerSpec
 from postroom.services.pop3.session import HANDSHAKE_TIMEOUT, Pop3Context, Pop3Session
 
-
-@dataclass(frozen=True)
-class ListenerSpec:
-    kind: str            # "pop3" or "pop3s"
-    host: str
-    port: int
-    implicit_tls: bool
+__all__ = ["ListenerSpec", "Pop3Listeners", "listener_specs"]
 
 
 def listener_specs(settings: Any) -> list[ListenerSpec]:
@@ -44,61 +35,18 @@ def listener_specs(settings: Any) -> list[ListenerSpec]:
             for host in hosts]
 
 
-class Pop3Listeners:
-    """The running listeners and their sessions."""
+class Pop3Listeners(Listeners):
+    """The running POP3 listeners and their sessions."""
+
+    name = "pop3"
 
     def __init__(self, ctx: Pop3Context) -> None:
+        super().__init__(ctx.tls, HANDSHAKE_TIMEOUT)
         self.ctx = ctx
-        self.servers: list[tuple[ListenerSpec, asyncio.Server]] = []
-        self.sessions: dict[asyncio.Task[None], Pop3Session] = {}
-        self.reuse_port = False      # several accept processes share the ports
 
-    async def start(self, specs: list[ListenerSpec]) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            for spec in specs:
-                options: dict[str, Any] = {}
-                if spec.implicit_tls:
-                    if self.ctx.tls is None:
-                        raise RuntimeError(f"pop3 port {spec.port}: implicit TLS needs a "
-                                           "certificate in DIR/tls")
-                    options = {"ssl": self.ctx.tls.context,
-                               "ssl_handshake_timeout": HANDSHAKE_TIMEOUT}
-                server = await loop.create_server(
-                    lambda spec=spec: Connection(lambda conn: self._spawn(conn, spec)),
-                    host=spec.host, port=spec.port, backlog=1024, reuse_address=True,
-                    reuse_port=self.reuse_port, **options)
-                self.servers.append((spec, server))
-        except BaseException:
-            await self.stop()
-            raise
-
-    def bound(self) -> dict[str, int]:
-        return {spec.kind: server.sockets[0].getsockname()[1] for spec, server in self.servers
-                if server.sockets}
-
-    def _spawn(self, conn: Connection, spec: ListenerSpec) -> None:
+    def session(self, conn: Connection, spec: ListenerSpec) -> Pop3Session:
         client_ip, _ = conn.peer
         server_ip, server_port = conn.local
-        session = Pop3Session(self.ctx, conn, listener=spec.kind, client_ip=client_ip,
-                              server_ip=server_ip, server_port=server_port,
-                              tls=spec.implicit_tls, connections=len(self.sessions) + 1)
-        task = (conn.loop or asyncio.get_running_loop()).create_task(session.run())
-        self.sessions[task] = session
-        task.add_done_callback(lambda done: self.sessions.pop(done, None))
-
-    async def stop(self, grace: float = 5.0) -> None:
-        for _, server in self.servers:
-            server.close()
-        self.servers.clear()
-        # Sessions go at once (nothing is deleted without QUIT); one in UPDATE finishes.
-        for task, session in list(self.sessions.items()):
-            if not session.busy:
-                task.cancel()
-        if self.sessions:
-            _, pending = await asyncio.wait(list(self.sessions), timeout=grace)
-            for task in pending:
-                task.cancel()
-        for task in list(self.sessions):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        return Pop3Session(self.ctx, conn, listener=spec.kind, client_ip=client_ip,
+                      server_ip=server_ip, server_port=server_port,
+                      tls=spec.implicit_tls, connections=len(self.sessions) + 1)

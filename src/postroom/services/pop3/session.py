@@ -49,7 +49,7 @@ from postroom.services.pop3.protocol import CLOSED, NEED_DATA, Pop3Protocol, Pro
 from postroom.services.pop3.transcript import Transcript
 
 if TYPE_CHECKING:
-    from postroom.connectors.smtp.server import Connection
+    from postroom.net.listeners import Connection
     from postroom.net.tls import ServerTls
     from postroom.store import Store
 
