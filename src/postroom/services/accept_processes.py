@@ -24,6 +24,7 @@ interleaved (process i of N numbers i+1, i+1+N, ...) so they stay unique.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,3 +88,38 @@ def secondaries(home: Path, service: str, count: int) -> Children:
 def share(limit: int, count: int) -> int:
     """One process's part of a limit shared by ``count`` processes (rounded up)."""
     return -(-limit // count)
+
+
+class AcceptGroup:
+    """This process's place among its service's accept processes: its role, its
+    connection ids (interleaved, so they stay unique across processes), and, in the
+    primary, the other processes."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.role = role_from_environment(service) or Role()
+        self._ids = itertools.count(self.role.index + 1, self.role.count)
+        self._others: Children | None = None
+
+    def decide(self, setting: int) -> Role:
+        """The primary fixes the number of processes from the setting (at start);
+        a secondary keeps the role its primary gave it."""
+        if self.role.primary:
+            count = wanted_processes(setting)
+            self.role = Role(0, count)
+            self._ids = itertools.count(1, count)
+        return self.role
+
+    def connection_id(self) -> int:
+        return next(self._ids)
+
+    def start_others(self, home: Path) -> None:
+        """In the primary, once its listeners are bound: start the secondaries."""
+        if self.role.primary and self.role.shared_ports and self._others is None:
+            self._others = secondaries(home, self.service, self.role.count)
+            self._others.start()
+
+    async def stop_others(self) -> None:
+        if self._others is not None:
+            await self._others.stop()
+            self._others = None

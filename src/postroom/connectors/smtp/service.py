@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import re
@@ -36,8 +35,7 @@ from postroom.connectors.smtp.transcript import Transcript
 from postroom.logs import ServiceLogs
 from postroom.net.dns import Resolver
 from postroom.net.tls import ServerTls, TlsError
-from postroom.services import accept_processes
-from postroom.services.children import Children
+from postroom.services.accept_processes import AcceptGroup
 from postroom.store import Store
 from postroom.store.datadir import host_name
 from postroom.store.directory_cache import CachedDirectory
@@ -66,9 +64,7 @@ class SmtpService:
         self._resolver: Resolver | None = None
         self._nameservers: object = None
         self._hostname = "localhost"
-        self.role = accept_processes.role_from_environment("smtp") or accept_processes.Role()
-        self.secondaries: Children | None = None
-        self._ids = itertools.count(self.role.index + 1, self.role.count)
+        self.accept = AcceptGroup("smtp")
 
     # -- shared pieces -------------------------------------------------------------------
 
@@ -103,37 +99,28 @@ class SmtpService:
         removed = remove_dead_spool_files(store.home.tmp)
         if removed:
             log.info("removed %d spool file(s) of SMTP processes that no longer run", removed)
-        if self.role.primary:
-            count = accept_processes.wanted_processes(
-                int(settings.get("smtp.inbound.accept_processes")))
-            self.role = accept_processes.Role(0, count)
-            self._ids = itertools.count(1, count)
+        role = self.accept.decide(int(settings.get("smtp.inbound.accept_processes")))
         policy = InboundPolicy(settings, CachedDirectory(store))
-        policy.process_count = self.role.count
+        policy.process_count = role.count
         self.authenticator = Authenticator(store, failure_delay=self.auth_failure_delay)
         ctx = ServerContext(store=store, policy=policy, authenticator=self.authenticator,
                             logs=self.logs, tls=self.tls, resolver=self.resolver,
-                            hostname=self.hostname, connection_ids=lambda: next(self._ids))
+                            hostname=self.hostname, connection_ids=self.accept.connection_id)
         self.listeners = SmtpListeners(ctx)
-        self.listeners.reuse_port = self.role.shared_ports
+        self.listeners.reuse_port = role.shared_ports
         await self.listeners.start(listener_specs(settings))
         for kind, port in self.listeners.bound().items():
             log.info("smtp %s listener on port %d", kind, port)
-        if not self.role.primary:
+        if not role.primary:
             return                  # the drop folder and the other processes: primary's
-        if self.role.shared_ports:
-            self.secondaries = accept_processes.secondaries(store.home.root, "smtp",
-                                                            self.role.count)
-            self.secondaries.start()
+        self.accept.start_others(store.home.root)
         self.pickup = DropFolder(store, policy, Transcript(self.logs, 0, "127.0.0.1", "", 0),
                                  self.hostname, interval=self.pickup_interval,
                                  settle=self.pickup_settle)
         self._pickup_task = asyncio.get_running_loop().create_task(self.pickup.run())
 
     async def stop(self) -> None:
-        if self.secondaries is not None:
-            await self.secondaries.stop()
-            self.secondaries = None
+        await self.accept.stop_others()
         if self._pickup_task is not None:
             self._pickup_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

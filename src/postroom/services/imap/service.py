@@ -9,15 +9,13 @@ replaced certificate and the host name live; listener changes need a restart.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from postroom.auth.logins import LoginChecker
 from postroom.logs import ServiceLogs
 from postroom.net.tls import ServerTls, TlsError
-from postroom.services import accept_processes
-from postroom.services.children import Children
+from postroom.services.accept_processes import AcceptGroup
 from postroom.services.imap.folder_index import FolderIndexes
 from postroom.services.imap.message_cache import HeaderCache, MessageCache
 from postroom.services.imap.server import ImapListeners, listener_specs
@@ -47,9 +45,7 @@ class ImapService:
         self.cache: MessageCache | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._hostname = "localhost"
-        self.role = accept_processes.role_from_environment("imap") or accept_processes.Role()
-        self.secondaries: Children | None = None
-        self._ids = itertools.count(self.role.index + 1, self.role.count)
+        self.accept = AcceptGroup("imap")
 
     def hostname(self) -> str:
         return self._hostname
@@ -70,11 +66,7 @@ class ImapService:
             log.warning("IMAP without TLS: %s", exc)
             self.tls = None
         self._hostname = self._compute_hostname()
-        if self.role.primary:
-            count = accept_processes.wanted_processes(
-                int(settings.get("imap.general.accept_processes")))
-            self.role = accept_processes.Role(0, count)
-            self._ids = itertools.count(1, count)
+        role = self.accept.decide(int(settings.get("imap.general.accept_processes")))
         self.logins = LoginChecker(store, service="imap")
         self._pool = ThreadPoolExecutor(max_workers=STORE_WORKERS,
                                         thread_name_prefix="imap-store")
@@ -84,24 +76,19 @@ class ImapService:
         ctx = ImapContext(store=store, logins=self.logins, logs=self.logs, tls=self.tls,
                           indexes=indexes,
                           hostname=self.hostname, store_pool=self._pool,
-                          connection_ids=lambda: next(self._ids), watch=self.watch,
+                          connection_ids=self.accept.connection_id, watch=self.watch,
                           cache=self.cache, failure_delay=self.auth_failure_delay,
                           headers=HeaderCache(store.home.messages),
-                          processes=self.role.count)
+                          processes=role.count)
         self.listeners = ImapListeners(ctx)
-        self.listeners.reuse_port = self.role.shared_ports
+        self.listeners.reuse_port = role.shared_ports
         await self.listeners.start(listener_specs(settings))
         for kind, port in self.listeners.bound().items():
             log.info("imap %s listener on port %d", kind, port)
-        if self.role.primary and self.role.shared_ports:
-            self.secondaries = accept_processes.secondaries(store.home.root, "imap",
-                                                            self.role.count)
-            self.secondaries.start()
+        self.accept.start_others(store.home.root)
 
     async def stop(self) -> None:
-        if self.secondaries is not None:
-            await self.secondaries.stop()
-            self.secondaries = None
+        await self.accept.stop_others()
         if self.listeners is not None:
             await self.listeners.stop()
             self.listeners = None

@@ -13,15 +13,13 @@ mail name), else the certificate's name, else the system's.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from postroom.auth.logins import LoginChecker
 from postroom.logs import ServiceLogs
 from postroom.net.tls import ServerTls, TlsError
-from postroom.services import accept_processes
-from postroom.services.children import Children
+from postroom.services.accept_processes import AcceptGroup
 from postroom.services.pop3.server import Pop3Listeners, listener_specs
 from postroom.services.pop3.session import Pop3Context
 from postroom.store import Store
@@ -46,9 +44,7 @@ class Pop3Service:
         self.logins: LoginChecker | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._hostname = "localhost"
-        self.role = accept_processes.role_from_environment("pop3") or accept_processes.Role()
-        self.secondaries: Children | None = None
-        self._ids = itertools.count(self.role.index + 1, self.role.count)
+        self.accept = AcceptGroup("pop3")
 
     def hostname(self) -> str:
         return self._hostname
@@ -70,33 +66,24 @@ class Pop3Service:
             log.warning("POP3 without TLS: %s", exc)
             self.tls = None
         self._hostname = self._compute_hostname()
-        if self.role.primary:
-            count = accept_processes.wanted_processes(
-                int(settings.get("pop3.general.accept_processes")))
-            self.role = accept_processes.Role(0, count)
-            self._ids = itertools.count(1, count)
+        role = self.accept.decide(int(settings.get("pop3.general.accept_processes")))
         self.logins = LoginChecker(store, service="pop3")
         self._pool = ThreadPoolExecutor(max_workers=STORE_WORKERS,
                                         thread_name_prefix="pop3-store")
         ctx = Pop3Context(store=store, logins=self.logins, logs=self.logs, tls=self.tls,
                           hostname=self.hostname, store_pool=self._pool,
-                          connection_ids=lambda: next(self._ids),
+                          connection_ids=self.accept.connection_id,
                           failure_delay=self.auth_failure_delay,
-                          processes=self.role.count)
+                          processes=role.count)
         self.listeners = Pop3Listeners(ctx)
-        self.listeners.reuse_port = self.role.shared_ports
+        self.listeners.reuse_port = role.shared_ports
         await self.listeners.start(listener_specs(settings))
         for kind, port in self.listeners.bound().items():
             log.info("pop3 %s listener on port %d", kind, port)
-        if self.role.primary and self.role.shared_ports:
-            self.secondaries = accept_processes.secondaries(store.home.root, "pop3",
-                                                            self.role.count)
-            self.secondaries.start()
+        self.accept.start_others(store.home.root)
 
     async def stop(self) -> None:
-        if self.secondaries is not None:
-            await self.secondaries.stop()
-            self.secondaries = None
+        await self.accept.stop_others()
         if self.listeners is not None:
             await self.listeners.stop()
             self.listeners = None
