@@ -63,7 +63,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from postroom.store.datadir import host_name
+from postroom.net.hostname import store_hostname
 from postroom.store.queue import Envelope, QueueEntry, QueueError
 from postroom.store.tracking import TrackingEvent
 
@@ -242,17 +242,8 @@ def _decoded(value: Any) -> str:
 # --- building the report --------------------------------------------------------------------
 
 def server_name(store: Any) -> str:
-    """This server's name in reports: smtp.general.local_domain_name, else the
-    certificate's name, else the system's."""
-    configured = str(store.settings.get("smtp.general.local_domain_name") or "").strip()
-    if configured:
-        return configured
-    from postroom.net.tls import ServerTls, TlsError
-    try:
-        name = ServerTls(store.home.cert_file, store.home.key_file).hostname()
-    except TlsError:
-        name = None
-    return name or host_name()
+    """This server's name in reports (:func:`postroom.net.hostname.store_hostname`)."""
+    return store_hostname(store)
 
 
 def load_template(store: Any, name: str, sender: str) -> str:

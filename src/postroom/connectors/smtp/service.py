@@ -34,10 +34,10 @@ from postroom.connectors.smtp.session import ServerContext
 from postroom.connectors.smtp.transcript import Transcript
 from postroom.logs import ServiceLogs
 from postroom.net.dns import Resolver
+from postroom.net.hostname import server_hostname
 from postroom.net.tls import ServerTls, TlsError
 from postroom.services.accept_processes import AcceptGroup
 from postroom.store import Store
-from postroom.store.datadir import host_name
 from postroom.store.directory_cache import CachedDirectory
 from postroom.store.processes import process_alive
 
@@ -72,10 +72,7 @@ class SmtpService:
         return self._hostname
 
     def _compute_hostname(self) -> str:
-        configured = str(self.store.settings.get("smtp.general.local_domain_name") or "")
-        if configured:
-            return configured
-        return (self.tls.hostname() if self.tls else None) or host_name()
+        return server_hostname(self.store.settings, self.tls)
 
     def resolver(self) -> Resolver:
         if self._resolver is None:

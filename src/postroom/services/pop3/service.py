@@ -18,12 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from postroom.auth.logins import LoginChecker
 from postroom.logs import ServiceLogs
+from postroom.net.hostname import server_hostname
 from postroom.net.tls import ServerTls, TlsError
 from postroom.services.accept_processes import AcceptGroup
 from postroom.services.pop3.server import Pop3Listeners, listener_specs
 from postroom.services.pop3.session import Pop3Context
 from postroom.store import Store
-from postroom.store.datadir import host_name
 
 log = logging.getLogger("postroom.pop3")
 
@@ -50,10 +50,7 @@ class Pop3Service:
         return self._hostname
 
     def _compute_hostname(self) -> str:
-        configured = str(self.store.settings.get("smtp.general.local_domain_name") or "")
-        if configured:
-            return configured
-        return (self.tls.hostname() if self.tls else None) or host_name()
+        return server_hostname(self.store.settings, self.tls)
 
     async def start(self) -> None:
         store, settings = self.store, self.store.settings
