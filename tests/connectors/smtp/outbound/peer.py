@@ -3,8 +3,11 @@
 Each :class:`Peer` listens on its own loopback address in a thread with its own event
 loop and answers according to its settings: accept everything, ``4xx``/``5xx`` for
 some recipients, drop the connection in DATA, offer STARTTLS, advertise or hide
-DSN / 8BITMIME / SMTPUTF8 / SIZE. It records every transaction (with whether it ran
-over TLS) and how many connections were open at once.
+DSN / 8BITMIME / SMTPUTF8 / SIZE / PIPELINING. It records every transaction (with
+whether it ran over TLS), how many connections were open at once, and how many command
+lines had already arrived with each MAIL (RFC 2920 pipelining shows as RCPT and DATA
+arriving with it). Like Postfix, it refuses DATA when no recipient was accepted
+(``data_without_recipients`` makes it answer 354 anyway, as RFC 5321 allows).
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class Peer:
     open_now: int = 0
     most_open: int = 0
     delay: float = 0.0
+    data_without_recipients: bool = False   # 354 to DATA even when every RCPT was refused
+    lines_after_mail: list[int] = field(default_factory=list)   # already there at MAIL
 
     def start(self) -> Peer:
         self._loop = asyncio.new_event_loop()
@@ -107,6 +112,8 @@ class Peer:
                     await writer.start_tls(context)
                     tls = True
                 elif verb == "MAIL":
+                    # what the client sent with its MAIL (RFC 2920 pipelining: RCPT, DATA)
+                    self.lines_after_mail.append(bytes(reader._buffer).count(b"\n"))
                     sender = words[1].partition(":")[2].strip("<>")
                     mail_params = words[2:]
                     recipients, rcpt_params = [], []
@@ -118,6 +125,8 @@ class Peer:
                         recipients.append(address)
                         rcpt_params.append(words[2:])
                     writer.write(reply.encode() + b"\r\n")
+                elif verb == "DATA" and not recipients and not self.data_without_recipients:
+                    writer.write(b"554 5.5.1 Error: no valid recipients\r\n")
                 elif verb == "DATA":
                     writer.write(b"354 go ahead\r\n")
                     await writer.drain()
@@ -130,6 +139,10 @@ class Peer:
                     if self.drop_in_data:
                         writer.close()
                         return
+                    if not recipients:      # data_without_recipients: nobody to give it to
+                        writer.write(b"554 5.5.1 Error: no valid recipients\r\n")
+                        await writer.drain()
+                        continue
                     if self.delay:
                         await asyncio.sleep(self.delay)
                     if self.data_reply.startswith("2"):

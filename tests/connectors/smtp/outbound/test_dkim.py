@@ -243,3 +243,45 @@ def test_signing_is_much_faster_than_dkimpy_rsa(store: Store, domain: str) -> No
     ours = rate(lambda: dkim.sign_message(store, message, domain), 100)
     theirs = rate(lambda: dkimpy.sign(message, b"sel", DOMAIN.encode(), pem), 10)
     assert ours > 3 * theirs, (ours, theirs)
+
+
+SHAPES = [
+    MESSAGE,                                              # trailing spaces: the slow path
+    MESSAGE.replace(b"figures.  ", b"figures."),          # nothing to change: the fast path
+    MESSAGE.replace(b"\r\n", b"\n"),                      # bare LF
+    MESSAGE.replace(b"\r\n\r\nHello", b"\n\r\nHello"),    # mixed line ends at the boundary
+    b"From: a@example.com\r\nSubject: x\r\n\r\n",          # empty body
+    b"From: a@example.com\r\nSubject: x\r\n",              # no blank line at all
+    b"From: a@example.com\r\n\r\n\r\n\r\n",                # only empty lines
+    b"From: a@example.com\r\nX: y\r\n\r\nno final line end",
+    b"From: a@example.com\r\n\tfolded\r\n\r\nbody\r\r\nwith a lone CR\rhere\r\n\r\n",
+    b"From: a@example.com\r\n\r\nTabs\there\r\nand double  spaces\r\n",
+    b"\r\nFrom: a@example.com\r\n\r\nheaderless\r\n",
+]
+
+
+@pytest.mark.parametrize("message", SHAPES)
+@pytest.mark.parametrize("canonicalization", ["relaxed/relaxed", "simple/simple"])
+def test_own_parsing_gives_dkimpys_bytes(message: bytes, canonicalization: str) -> None:
+    """The signer's shortcuts (header block only, relaxed body untouched when nothing in
+    it would change) hash exactly what dkimpy's own parser and canonicalization give."""
+    policy = dkimpy.CanonicalizationPolicy.from_c_value(canonicalization.encode())
+    try:
+        expected = dkimpy.rfc822_parse(message)
+    except dkimpy.MessageFormatError:
+        with pytest.raises(dkimpy.MessageFormatError):
+            dkim._parse(message)
+        return
+    headers, body = dkim._parse(message)
+    assert (headers, body) == expected
+    assert dkim._canonical_body(policy, body) == policy.canonicalize_body(expected[1])
+
+
+def test_message_without_anything_to_canonicalize_verifies(
+        store: Store, domain: str, dns_server: DnsTestServer) -> None:
+    publish(dns_server, dkim.create_selector(store, domain, "sel"))
+    plain = MESSAGE.replace(b"figures.  ", b"figures.") + b"line\r\n" * 100
+    for message in (plain, plain.replace(b"\r\n", b"\n")):
+        signed = dkim.sign_message(store, message, domain)
+        assert verify(dns_server, signed)
+        assert not verify(dns_server, signed.replace(b"the figures.", b"the figures!"))

@@ -102,7 +102,7 @@ def prepare(store: Any, entry: QueueEntry, body: bytes) -> Prepared:
         or not data.isascii()
     recipients = [plain_address(r) for r in envelope.recipients]
     local_parts = [sender.rpartition("@")[0]] + [r.rpartition("@")[0] for r in recipients]
-    headers_ascii = header_block(data[:1024 * 1024]).isascii()
+    headers_ascii = eight_bit is False or header_block(data[:1024 * 1024]).isascii()
     needs = not all(p.isascii() for p in local_parts) or not headers_ascii
     domain = sender.rpartition("@")[2].lower() if "@" in sender else ""
     return Prepared(data, eight_bit, needs, bool(envelope.extra.get("smtputf8")) or needs,

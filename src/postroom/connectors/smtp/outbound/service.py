@@ -29,7 +29,14 @@ remote server's 250 to its data. A crash (SIGKILL, power loss) between that 250 
 the commit of the acknowledgement leaves the entry claimed; it is taken back on
 restart and sent again: the only duplicates are transactions in flight at the crash
 (at most one per open connection, plus acknowledgements still in the writer's
-batch). A crash before the 250 loses nothing: the entry is simply tried again.
+batch). A crash before the 250 loses nothing: the entry is simply tried again. (So
+a connection waits for its acknowledgement's commit before its next transaction;
+overlapping the two was tried and let the crash test see more duplicates than open
+connections.)
+
+**Cost per message** (``bench/smtp_relay.py``): two round trips with a PIPELINING
+server (:mod:`.session`), and a small message is DKIM-signed on the event loop (a
+thread hop costs more than signing 5 KB).
 
 **Clock.** ``clock`` (default ``time.time``) drives the retry schedule, lifetime and
 notice decisions, so tests move time instead of sleeping; the queue's own times stay
@@ -416,7 +423,8 @@ class SmtpOutService:
         prepared = prepare(store, entry, body)
         extensions = connection.extensions
         try:
-            data = await for_peer(store, prepared, extensions, asyncio.to_thread)
+            data = await for_peer(store, prepared, extensions,
+                                  asyncio.to_thread if len(body) > LARGE_BODY else _inline)
         except PeerRefusal as refusal:
             self._all(attempt, refusal.status, refusal.reply, connection.remote, True)
             return
@@ -473,6 +481,12 @@ class SmtpOutService:
             self._claimed.pop(entry.id, None)
             if self._wake is not None:
                 self._wake.set()
+
+
+async def _inline(func: Callable[..., Any], *args: Any) -> Any:
+    """Run ``func`` on the event loop: for a small message, signing (well under a
+    millisecond) costs less than handing it to a thread and back."""
+    return func(*args)
 
 
 def ehlo_name(store: Store, source_ip: str | None) -> str:

@@ -6,16 +6,32 @@ AUTH); RFC 5321 (the dialogue; §4.5.3.2 time-outs), RFC 3207 (STARTTLS), RFC 49
 LOGIN; both send the password, so both only over TLS or to a smart host that was
 configured that way on purpose).
 
-Built on aiosmtplib (DEPENDENCIES.md): its ``execute_command`` gives each reply as
-code and text, so every recipient gets its own result. STARTTLS is driven here, not
+Opening (connect, EHLO, STARTTLS, AUTH) is aiosmtplib's (DEPENDENCIES.md). STARTTLS is
+driven here, not
 by ``start_tls=None``: a failed handshake towards an MX host (a broken or unverifiable
 certificate, a server that offers STARTTLS and cannot do it) closes the connection,
 and the next one to the same host is plain text (RFC 7435: opportunistic TLS must not
 make mail undeliverable). Towards a smart host with ``tls_verify`` (or
 ``tls=starttls``/``implicit``) a failed handshake is an error: the mail waits.
 
+Transactions do not go through aiosmtplib: once the session is open, its transport is
+handed to :class:`_Wire`, a small protocol that queues every reply it receives, so
+that, towards a server advertising PIPELINING (RFC 2920), MAIL, every RCPT and DATA
+go out in one write and the message with its end-of-data in a second one: two round
+trips per message instead of 3 + one per recipient (aiosmtplib reads one reply per
+command and drops what arrives unasked). Every reply is still read and checked, in
+order (RFC 2920 §3.1), and each command is logged with its own reply. A server without
+PIPELINING gets one command at a time, as before. When every recipient was refused,
+the pipelined DATA is answered with an error by any RFC 2920 server; one that answers
+354 anyway gets an empty message (just the end-of-data), then RSET.
+
 Each connection may carry many transactions (connection reuse): after a refused
-transaction it sends RSET; a 421 or a lost connection ends it.
+transaction it sends RSET; a 421 or a lost connection ends it (a 421 closes it: the
+server is going away).
+
+The message goes out as aiosmtplib would send it (lone CR or LF made CRLF, a final
+CRLF, leading dots doubled), with a fast path for the usual case of a message that
+already has CRLF line ends only.
 
 Logs (manual 6.2.3.10, 9.4): each command sent is an activity line of type
 ``SMTP-OU`` (remote IP, command, arguments, the reply received, bytes), a W3C line
@@ -30,7 +46,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import ssl
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +60,9 @@ from postroom.logs.files import LogBuffer
 
 _connection_ids = itertools.count(1)
 REPLY_LIMIT = 512
+LINE_LIMIT = 8192               # one reply line (RFC 5321 §4.5.3.1.5 says 512; be lenient)
+PENDING_LIMIT = 64 * 1024       # unparsed reply bytes before the peer is cut off
+_LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
 
 
 class ConnectionLost(Exception):
@@ -111,6 +132,8 @@ class Connection:
         self.id = next(_connection_ids)
         self.message_id = ""
         self.transactions = 0
+        self._wire: _Wire | None = None
+        self._extensions: dict[str, str] = {}
         self._buffers = (LogBuffer(logs.activity), LogBuffer(logs.w3c),
                          LogBuffer(logs.debug)) if logs is not None else None
 
@@ -121,10 +144,12 @@ class Connection:
 
     @property
     def extensions(self) -> dict[str, str]:
-        return self.client.esmtp_extensions
+        return self._extensions if self._wire is not None else self.client.esmtp_extensions
 
     @property
     def usable(self) -> bool:
+        if self._wire is not None:
+            return self._wire.connected
         return self.client.is_connected
 
     # -- opening --------------------------------------------------------------------------
@@ -206,7 +231,10 @@ class Connection:
                 OSError) as exc:
             connection.close()
             raise RouteFailure("4.4.2", f"{hop.host}: {exc}", permanent=False) from None
-        connection.flush()
+        try:
+            connection._take_over(options.timeout)
+        finally:
+            connection.flush()
         return connection
 
     async def _hello(self) -> None:
@@ -244,6 +272,17 @@ class Connection:
 
     # -- transactions -----------------------------------------------------------------------
 
+    def _take_over(self, timeout: float) -> None:
+        """From now on the transport talks to :class:`_Wire` (see the module docstring)."""
+        transport = self.client.transport
+        if transport is None or transport.is_closing():
+            raise RouteFailure("4.4.2", f"{self.hop.host}: connection closed",
+                               permanent=False)
+        self._extensions = dict(self.client.esmtp_extensions)
+        wire = _Wire(transport, timeout)
+        transport.set_protocol(wire)
+        self._wire = wire
+
     async def transaction(self, sender: str, mail_options: list[str],
                           recipients: list[tuple[str, str, list[str]]], data: bytes,
                           message_id: str = "") -> tuple[Reply | None, dict[str, Reply]]:
@@ -251,66 +290,98 @@ class Connection:
 
         Returns the MAIL reply when it refused (then no recipient was tried) and each
         recipient's reply: its RCPT refusal, else the reply to the data. Raises
-        :class:`ConnectionLost` when the connection breaks; the caller defers all."""
+        :class:`ConnectionLost` when the connection breaks (or the server says 421);
+        the caller defers all."""
         self.message_id = message_id
         self.transactions += 1
-        client = self.client
+        wire = self._wire
+        assert wire is not None, "transaction before the session was opened"
+        encoding = "utf-8" if "SMTPUTF8" in mail_options else "ascii"
+        mail_params = f"FROM:<{sender}> {' '.join(mail_options)}".rstrip()
+        mail_line = _command("MAIL", mail_params, encoding)
+        rcpt_params = [f"TO:<{address}> {' '.join(options)}".rstrip()
+                       for _, address, options in recipients]
+        rcpt_lines = [_command("RCPT", params, encoding) for params in rcpt_params]
+        pipelined = "pipelining" in self._extensions
         try:
-            encoding = "utf-8" if "SMTPUTF8" in mail_options else "ascii"
-            response = await client.execute_command(
-                b"MAIL", f"FROM:<{sender}>".encode(encoding),
-                *(o.encode("ascii") for o in mail_options))
-            reply = _reply(response)
-            self._log("MAIL", f"FROM:<{sender}> {' '.join(mail_options)}".rstrip(), reply)
-            if not reply.ok:
+            if pipelined:
+                wire.send(b"".join((mail_line, *rcpt_lines, b"DATA\r\n")))
+            else:
+                wire.send(mail_line)
+            mail = await wire.reply()
+            self._log("MAIL", mail_params, mail)
+            if mail.code == 421:
+                self.close()
+                return mail, {}
+            if not pipelined and not mail.ok:
                 await self._reset()
-                return reply, {}
+                return mail, {}
             results: dict[str, Reply] = {}
             accepted: list[str] = []
-            for key, address, options in recipients:
-                response = await client.execute_command(
-                    b"RCPT", f"TO:<{address}>".encode(encoding),
-                    *(o.encode("ascii") for o in options))
-                reply = _reply(response)
-                self._log("RCPT", f"TO:<{address}> {' '.join(options)}".rstrip(), reply)
+            for (key, _, _), line, params in zip(recipients, rcpt_lines, rcpt_params,
+                                                 strict=True):
+                if not pipelined:
+                    wire.send(line)
+                reply = await wire.reply()
+                self._log("RCPT", params, reply)
+                if reply.code == 421:
+                    self.close()
+                    raise ConnectionLost(reply.text)
                 results[key] = reply
                 if reply.ok:
                     accepted.append(key)
-                elif reply.code == 421:
-                    raise ConnectionLost(reply.text)
+            if not pipelined and not accepted:
+                await self._reset()
+                return None, results
+            if not pipelined:
+                wire.send(b"DATA\r\n")
+            final = await wire.reply()
+            if final.code == 354:
+                if mail.ok and accepted:
+                    wire.send(wire_data(data))
+                    final = await wire.reply()
+                    self._log("DATA", f"{len(data)} octets", final, sent=len(data))
+                else:       # RFC 2920 says the server refuses DATA here; this one did not
+                    wire.send(b".\r\n")
+                    final = await wire.reply()
+                    self._log("DATA", "0 octets (no recipient was accepted)", final)
+            else:
+                self._log("DATA", f"{len(data)} octets" if mail.ok and accepted else "",
+                          final)
+            if final.code == 421:
+                self.close()
+                raise ConnectionLost(final.text)
+            if not mail.ok:
+                await self._reset()
+                return mail, {}
             if not accepted:
                 await self._reset()
                 return None, results
-            try:
-                response = await client.data(data)
-                reply = _reply(response)
-            except aiosmtplib.SMTPDataError as exc:
-                reply = Reply(exc.code, f"{exc.code} {' '.join(exc.message.split())}"
-                              [:REPLY_LIMIT])
-                if reply.code == 421:
-                    raise ConnectionLost(reply.text) from None
-            self._log("DATA", f"{len(data)} octets", reply, sent=len(data))
             for key in accepted:
-                results[key] = reply
-            if not reply.ok:
+                results[key] = final
+            if not final.ok:
                 await self._reset()
             return None, results
-        except (TimeoutError, aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError,
-                aiosmtplib.SMTPResponseException, OSError) as exc:
+        except _Broken as exc:
             self._log("(lost)", "", Reply(0, str(exc)))
             self.close()
-            raise ConnectionLost(f"{self.remote}: {exc or type(exc).__name__}") from None
+            raise ConnectionLost(f"{self.remote}: {exc}") from None
         finally:
             self.flush()
 
     async def _reset(self) -> None:
-        if self.client.is_connected:
-            response = await self.client.execute_command(b"RSET")
-            self._log("RSET", "", _reply(response))
+        wire = self._wire
+        if wire is not None and wire.connected:
+            wire.send(b"RSET\r\n")
+            self._log("RSET", "", await wire.reply())
 
     async def quit(self) -> None:
         try:
-            if self.client.is_connected:
+            wire = self._wire
+            if wire is not None and wire.connected:
+                wire.send(b"QUIT\r\n")
+                self._log("QUIT", "", await asyncio.wait_for(wire.reply(), 5))
+            elif wire is None and self.client.is_connected:
                 response = await asyncio.wait_for(self.client.quit(), 5)
                 self._log("QUIT", "", _reply(response))
         except Exception:       # the peer may already be gone: nothing to lose
@@ -319,6 +390,8 @@ class Connection:
             self.close()
 
     def close(self) -> None:
+        if self._wire is not None:
+            self._wire.close()
         self.client.close()
         self.flush()
 
@@ -365,3 +438,124 @@ class Connection:
 
 class _TlsFailed(Exception):
     """The TLS handshake (STARTTLS or implicit) did not succeed."""
+
+
+class _Broken(Exception):
+    """The connection ended or the server stopped making sense (internal to a
+    transaction: becomes :class:`ConnectionLost`)."""
+
+
+def _command(verb: str, params: str, encoding: str) -> bytes:
+    """One command line; no control characters in what came from the envelope."""
+    line = f"{verb} {params}".encode(encoding)
+    if _CONTROL.search(line):
+        raise ValueError(f"{verb} argument contains a control character")
+    return line + b"\r\n"
+
+
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+
+
+def wire_data(data: bytes) -> bytes:
+    """The message as sent after DATA's 354: CRLF line ends, a final CRLF, leading dots
+    doubled (RFC 5321 §4.5.2), then the end-of-data line."""
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
+        data = _LINE_ENDS.sub(b"\r\n", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    if data.startswith(b"."):
+        data = b"." + data
+    if b"\n." in data:
+        data = data.replace(b"\n.", b"\n..")
+    return data + b".\r\n"
+
+
+class _Wire(asyncio.Protocol):
+    """The transport's protocol once the session is open: every reply is parsed as it
+    arrives and queued, so several commands may be answered in one read."""
+
+    def __init__(self, transport: asyncio.BaseTransport, timeout: float) -> None:
+        self.transport: Any = transport
+        self.timeout = timeout
+        self.replies: deque[Reply] = deque()
+        self.error: str | None = None       # why the connection ended
+        self._buffer = bytearray()
+        self._lines: list[bytes] = []       # the reply being read (continuation lines)
+        self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.error is None and not self.transport.is_closing()
+
+    def send(self, data: bytes) -> None:
+        if not self.connected:
+            raise _Broken(self.error or "connection closed")
+        self.transport.write(data)
+
+    async def reply(self) -> Reply:
+        """The next reply (already received, or awaited up to ``timeout`` seconds)."""
+        while not self.replies:
+            if self.error is not None:
+                raise _Broken(self.error)
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await waiter
+            except TimeoutError:
+                raise _Broken(f"no reply within {self.timeout:g} seconds") from None
+            finally:
+                self._waiter = None
+        return self.replies.popleft()
+
+    def close(self) -> None:
+        if self.error is None:
+            self.error = "connection closed"
+        self.transport.close()
+        self._wake()
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            line = bytes(buffer[start:end + 1])
+            start = end + 1
+            if len(line) > LINE_LIMIT or not line[:3].isdigit():
+                self._fail(f"malformed reply {line[:60]!r}")
+                return
+            self._lines.append(line[4:].strip(b" \t\r\n"))
+            if line[3:4] != b"-":
+                text = b" ".join(self._lines).decode("utf-8", "surrogateescape")
+                self._lines = []
+                code = int(line[:3])
+                self.replies.append(Reply(code, f"{code} {' '.join(text.split())}"
+                                          [:REPLY_LIMIT]))
+        del buffer[:start]
+        if len(buffer) > PENDING_LIMIT or len(self._lines) > 1000:
+            self._fail("reply too long")
+            return
+        self._wake()
+
+    def eof_received(self) -> bool:
+        if self.error is None:
+            self.error = "connection closed by the server"
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.error is None:
+            self.error = str(exc) if exc else "connection closed by the server"
+        self._wake()
+
+    def _fail(self, why: str) -> None:
+        self.error = why
+        self.transport.close()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
