@@ -221,3 +221,30 @@ def test_hosts_that_took_our_mail_join_the_outbound_whitelist(outbound: Outbound
     whitelist = outbound.wait_for(lambda: [str(a) for a in outbound.store.settings.get(
         "smtp.outbound_whitelist.addresses") if "127.0.0.12" in str(a)])
     assert whitelist                        # manual 6.2.3.12: replies from it pass
+
+
+def test_mail_from_a_domain_with_a_key_arrives_signed_and_verifies(
+        outbound: Outbound) -> None:
+    """End to end: the agent signs with the domain's key; the peer's copy verifies
+    against the record published in DNS (dkimpy)."""
+    import asyncio
+
+    import dkim as dkimpy
+
+    from postroom.connectors.smtp.outbound import dkim
+    from postroom.net.dns import Resolver
+
+    selector = dkim.create_selector(outbound.store, "example.com", "s1")
+    outbound.dns.add(selector.record_name, "TXT", selector.record)
+    peer = outbound.peer(13)
+    outbound.send(["zoe@d13.test"])
+    outbound.wait_for(lambda: len(peer.received) == 1)
+    received = peer.received[0].data
+    assert received.startswith(b"DKIM-Signature:")
+    resolver = Resolver([outbound.dns.nameserver], timeout=3)
+
+    def lookup(name: bytes, timeout: float = 5) -> bytes:
+        answer = asyncio.run(resolver.resolve(name.decode().rstrip("."), "TXT"))
+        return b"".join(b"".join(rr.strings) for rr in answer)
+
+    assert dkimpy.verify(received, dnsfunc=lookup)
