@@ -27,6 +27,10 @@ import socket
 from collections.abc import Iterable
 from pathlib import Path
 
+MAILBOX_CHANGES = "mailbox.changes"
+"""Not a queue: the message store notifies it after appends and flag changes, and the
+IMAP service listens on it to wake IDLE sessions at once."""
+
 
 def _name(root: Path, queue: str) -> bytes:
     digest = hashlib.blake2s(str(Path(root).resolve()).encode(), digest_size=10).hexdigest()

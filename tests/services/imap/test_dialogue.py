@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import re
+import subprocess
+import sys
 import time
 
 from tests.services.imap.conftest import PASSWORD, ImapServer, RawImap, message
@@ -343,3 +345,24 @@ def test_wrong_state_and_garbage(raw: RawImap) -> None:
     assert raw.command("FETCH 1:x FLAGS") == [b"a BAD expected a sequence set at '1:x FLAGS'"]
     assert raw.command("FETCH 1 (FLAGS") == [b"a BAD expected ')' at end of command"] or True
     assert raw.command("NOOP") == [b"a OK NOOP completed"]
+
+
+def test_idle_is_woken_by_the_store_not_by_the_poll(imap_server: ImapServer,
+                                                    bob: RawImap) -> None:
+    """A delivery made by another process: the message store's wake-up reaches the IMAP
+    service at once; with the fallback poll set to a minute, only it can."""
+    imap_server.deliver(message(1))
+    bob.command("SELECT INBOX")
+    bob.send(b"i IDLE\r\n")
+    assert bob.line() == b"+ idling"
+    assert imap_server.service.watch is not None
+    imap_server.service.watch.interval = 60.0
+    time.sleep(0.6)                             # the current 0.5 s wait has ended
+    deliver = ("import sys\nfrom postroom.store import Store\n"
+               "s = Store.open(sys.argv[1])\n"
+               "s.messages.append('example', 'bob', 'Inbox', b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+               "s.close()\n")
+    subprocess.run([sys.executable, "-c", deliver, str(imap_server.home)], check=True,
+                   timeout=60)
+    assert bob.line() == b"* 2 EXISTS"          # long before the minute's poll
+    bob.send(b"DONE\r\n")

@@ -10,8 +10,11 @@ the values moved. Every append, expunge and flag change bumps one of the two. Be
 waking them it brings the shared folder index up to date (:mod:`.folder_index`), so
 thousands of woken sessions each find it ready instead of each asking the store.
 
-Known limits: the latency is up to one poll interval (0.5 s by default); a later
-version should listen on a store wake-up (:mod:`postroom.store.wake`) instead.
+Wake-up: the message store notifies :data:`~postroom.store.wake.MAILBOX_CHANGES`
+after every append, flag change and expunge (:mod:`postroom.store.wake`); the watch
+listens on it and polls at once, so new mail reaches IDLE sessions within
+milliseconds. Only one process can listen on the name: with several IMAP accept
+processes the others keep the poll every :data:`POLL_INTERVAL` seconds (0.5 s).
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from postroom.services.imap.mailboxes import folder_state
+from postroom.store.wake import MAILBOX_CHANGES, WakeListener
 
 if TYPE_CHECKING:
     from postroom.services.imap.folder_index import FolderIndexes
@@ -41,6 +46,9 @@ class FolderWatch:
         self._waiters: dict[Key, set[asyncio.Event]] = {}
         self._seen: dict[Key, tuple[int, int, int] | None] = {}
         self._task: asyncio.Task[None] | None = None
+        self._kick: asyncio.Event | None = None
+        self._listener: WakeListener | None = None
+        self._listening: threading.Thread | None = None
         self.polls = 0
 
     def add(self, key: Key, event: asyncio.Event) -> None:
@@ -49,7 +57,29 @@ class FolderWatch:
             self._seen[key] = folder_state(self.store, *key)
         self._waiters[key].add(event)
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            loop = asyncio.get_running_loop()
+            self._kick = asyncio.Event()
+            self._start_listening(loop)
+            self._task = loop.create_task(self._run())
+
+    def _start_listening(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A thread that waits for the store's wake-up and kicks the poll at once."""
+        listener = WakeListener(self.store.home.root, MAILBOX_CHANGES)
+        if not listener.bound:          # another process listens: poll only
+            listener.close()
+            return
+        self._listener = listener
+        kick = self._kick
+
+        def listen() -> None:
+            while self._listener is listener:
+                if listener.wait(1.0) and kick is not None:
+                    with contextlib.suppress(RuntimeError):   # loop closed
+                        loop.call_soon_threadsafe(kick.set)
+
+        self._listening = threading.Thread(target=listen, name="imap-idle-wake",
+                                           daemon=True)
+        self._listening.start()
 
     def remove(self, key: Key, event: asyncio.Event) -> None:
         waiters = self._waiters.get(key)
@@ -62,7 +92,10 @@ class FolderWatch:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
+            assert self._kick is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), self.interval)
+            self._kick.clear()
             for key in list(self._waiters):
                 try:
                     state = folder_state(self.store, *key)
@@ -81,6 +114,12 @@ class FolderWatch:
                         event.set()
 
     async def stop(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        if self._listening is not None:
+            self._listening.join(2)
+            self._listening = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -70,6 +70,7 @@ from postroom.store.messages import (
     check_folder_name,
 )
 from postroom.store.processes import process_alive
+from postroom.store.wake import MAILBOX_CHANGES, Waker
 
 if TYPE_CHECKING:
     from postroom.store.store import Store
@@ -226,16 +227,23 @@ class SqliteMessageStore:
         self.flush_mode = flush_mode or ("syncfs" if _syncfs is not None else "fsync")
         self._counter = itertools.count()
         self._pid = os.getpid()
+        self._waker = Waker(store.home.root)
         self._writer = GroupCommitWriter("postroom-messages", store.new_connection,
-                                         self._flush, max_batch=max_batch)
+                                         self._flush, max_batch=max_batch,
+                                         after_commit=lambda _ops: self._changed())
         self.removed_temp_files = self._remove_dead_temp_files()
 
     @property
     def writer_stats(self) -> WriterStats:
         return self._writer.stats
 
+    def _changed(self) -> None:
+        """Tell other processes (IMAP sessions in IDLE) that a mailbox changed."""
+        self._waker.notify([MAILBOX_CHANGES])
+
     def close(self) -> None:
         self._writer.close()
+        self._waker.close()
 
     # -- folders -----------------------------------------------------------------------
 
@@ -478,6 +486,7 @@ class SqliteMessageStore:
             if not changed:
                 return int(row["highestmodseq"])
             conn.execute("UPDATE folder SET highestmodseq=? WHERE id=?", (modseq, row["id"]))
+        self._changed()
         return modseq
 
     def copy(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
@@ -570,6 +579,8 @@ class SqliteMessageStore:
                 self._charge(conn, row["mailbox_id"], -sum(r["size"] for r in rows),
                              -len(rows))
         self._unlink(r["path"] for r in rows)
+        if rows:
+            self._changed()
         return len(rows)
 
     def delete_older_than(self, postoffice: str, days: float, folder: str | None = None) -> int:
