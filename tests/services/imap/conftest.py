@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import threading
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,23 +21,13 @@ import pytest
 
 from postroom.services.imap.service import ImapService
 from postroom.store import Store
-from postroom.store.initialise import initialise
-
-PASSWORD = "Correct-Horse-42!"
-ALICE_PASSWORD = "Battery-Staple-17?"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def client_tls() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+from tests.servers import (
+    PASSWORD,
+    client_tls,
+    listen_on_loopback,
+    prepare_mailboxes,
+    running,
+)
 
 
 def message(n: int, body: str = "", *, subject: str = "", sender: str = "sender@example.net"
@@ -145,57 +134,19 @@ class RawImap:
 
 
 def _prepare(home: Path) -> Store:
-    initialise(home, hostname="mail.test")
-    store = Store.open(home)
-    d = store.directory
-    d.create_postoffice("example")
-    d.create_domain("example.com", "example")
-    d.create_mailbox("example", "bob", PASSWORD)
-    d.create_mailbox("example", "alice", ALICE_PASSWORD)
-    for address, target in (("bob@example.com", "[SF:example/bob]"),
-                            ("alice@example.com", "[SF:example/alice]")):
-        if d.resolve(address) is None:
-            d.add_address(address, target)
-    for name in ("bob", "alice"):
-        uids = [m.uid for m in store.messages.list_messages("example", name, "Inbox")]
-        if uids:
-            store.messages.expunge("example", name, "Inbox", uids)
-    settings = store.settings
-    settings.set("imap.bind", ["127.0.0.1"])
-    settings.set("imap.port", free_port())
-    settings.set("imap.imaps_port", free_port())
-    settings.set("imap.security.allow_plaintext_auth_without_tls", True)
-    settings.set("smtp.general.local_domain_name", "mail.test")
+    store = prepare_mailboxes(home, welcome=False)    # tests count messages exactly
+    listen_on_loopback(store, "imap", ('imap.port', 'imap.imaps_port'))
     return store
 
 
-def new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 @pytest.fixture
 def imap_server(tmp_path: Path) -> Iterator[ImapServer]:
     store = _prepare(tmp_path / "data")
-    loop = new_loop()
-    thread = threading.Thread(target=loop.run_forever, name="imap-test-loop", daemon=True)
-    thread.start()
     service = ImapService(store, auth_failure_delay=0.0)
-    server = ImapServer(tmp_path / "data", store, service, loop)
-    try:
-        server.call(service.start())
-        yield server
-    finally:
-        try:
-            server.call(service.stop())
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
-            store.close()
+    with running(service, store, "imap-test-loop") as loop:
+        yield ImapServer(tmp_path / "data", store, service, loop.loop)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import threading
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,23 +22,13 @@ import pytest
 
 from postroom.services.pop3.service import Pop3Service
 from postroom.store import Store
-from postroom.store.initialise import initialise
-
-PASSWORD = "Correct-Horse-42!"
-ALICE_PASSWORD = "Battery-Staple-17?"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def client_tls() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+from tests.servers import (
+    PASSWORD,
+    client_tls,
+    listen_on_loopback,
+    prepare_mailboxes,
+    running,
+)
 
 
 def message(n: int, body: str = "", *, lf: bool = False) -> bytes:
@@ -133,57 +122,19 @@ class RawPop3:
 
 
 def _prepare(home: Path) -> Store:
-    initialise(home, hostname="mail.test")
-    store = Store.open(home)
-    d = store.directory
-    d.create_postoffice("example")
-    d.create_domain("example.com", "example")
-    d.create_mailbox("example", "bob", PASSWORD)
-    d.create_mailbox("example", "alice", ALICE_PASSWORD)
-    for address, target in (("bob@example.com", "[SF:example/bob]"),
-                            ("alice@example.com", "[SF:example/alice]")):
-        if d.resolve(address) is None:
-            d.add_address(address, target)
-    for name in ("bob", "alice"):     # no welcome message: tests count exactly
-        uids = [m.uid for m in store.messages.list_messages("example", name, "Inbox")]
-        if uids:
-            store.messages.expunge("example", name, "Inbox", uids)
-    settings = store.settings
-    settings.set("pop3.bind", ["127.0.0.1"])
-    settings.set("pop3.port", free_port())
-    settings.set("pop3.pop3s_port", free_port())
-    settings.set("pop3.security.allow_plaintext_auth_without_tls", True)
-    settings.set("smtp.general.local_domain_name", "mail.test")
+    store = prepare_mailboxes(home, welcome=False)    # tests count messages exactly
+    listen_on_loopback(store, "pop3", ('pop3.port', 'pop3.pop3s_port'))
     return store
 
 
-def new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 @pytest.fixture
 def pop3_server(tmp_path: Path) -> Iterator[Pop3Server]:
     store = _prepare(tmp_path / "data")
-    loop = new_loop()
-    thread = threading.Thread(target=loop.run_forever, name="pop3-test-loop", daemon=True)
-    thread.start()
     service = Pop3Service(store, auth_failure_delay=0.0)
-    server = Pop3Server(tmp_path / "data", store, service, loop)
-    try:
-        server.call(service.start())
-        yield server
-    finally:
-        try:
-            server.call(service.stop())
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
-            store.close()
+    with running(service, store, "pop3-test-loop") as loop:
+        yield Pop3Server(tmp_path / "data", store, service, loop.loop)
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
+from tests.servers import ALICE_PASSWORD
 from tests.services.pop3.conftest import (
-    ALICE_PASSWORD,
     PASSWORD,
     Pop3Server,
     RawPop3,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 
+from tests.servers import ALICE_PASSWORD
 from tests.services.pop3.conftest import (
-    ALICE_PASSWORD,
     PASSWORD,
     Pop3Server,
     RawPop3,

@@ -12,9 +12,6 @@ from the privileged (relay) ranges so relay rules apply to the tests' clients.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -26,26 +23,14 @@ import pytest
 
 from postroom.connectors.smtp.service import SmtpService
 from postroom.store import Store
-from postroom.store.initialise import initialise
 from postroom.store.queue import QueueEntry
 from tests.dnsserver import DnsTestServer
-
-PASSWORD = "Correct-Horse-42!"
-ALICE_PASSWORD = "Battery-Staple-17?"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def client_tls() -> ssl.SSLContext:
-    """The tests trust any certificate: the server's is self-signed."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+from tests.servers import ALICE_PASSWORD as ALICE_PASSWORD
+from tests.servers import PASSWORD as PASSWORD
+from tests.servers import client_tls as client_tls
+from tests.servers import free_port as free_port
+from tests.servers import new_loop as _new_loop
+from tests.servers import prepare_mailboxes
 
 
 @dataclass
@@ -99,20 +84,10 @@ class SmtpServer:
 
 
 def _prepare(home: Path, dns: DnsTestServer) -> Store:
-    initialise(home, hostname="mail.test")
-    store = Store.open(home)
+    store = prepare_mailboxes(home)
     d = store.directory
-    d.create_postoffice("example")
-    d.create_domain("example.com", "example")
     d.create_domain("catch.test", "example")
-    d.create_mailbox("example", "bob", PASSWORD)
-    d.create_mailbox("example", "alice", ALICE_PASSWORD)
-    for address, target in (("bob@example.com", "[SF:example/bob]"),
-                            ("alice@example.com", "[SF:example/alice]"),
-                            ("*@catch.test", "[SF:example/bob]")):
-        if d.resolve(address) is None or "*" in address:
-            with contextlib.suppress(ValueError):   # mailboxes may map themselves
-                d.add_address(address, target)
+    d.add_address("*@catch.test", "[SF:example/bob]")
     dns.add("remote.test", "MX", "10 mx.remote.test")
     dns.add("mx.remote.test", "A", "192.0.2.10")
     settings = store.settings
@@ -127,12 +102,6 @@ def _prepare(home: Path, dns: DnsTestServer) -> Store:
     return store
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 @pytest.fixture
