@@ -108,6 +108,27 @@ async def failure_delay(base: float, failures: int) -> None:
         await asyncio.sleep(base * min(max(failures, 1), 5))
 
 
+def record_login(store: Any, mailbox_id: int, service: str, client_ip: str,
+                 at: float) -> None:
+    """A successful login: one ``login_record`` row per mailbox, service and client IP
+    (POP-before-SMTP, manual 6.2.3.5) and the mailbox's "last login" (blocking: call
+    it off the event loop)."""
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO login_record (mailbox_id, service, client_ip, at) "
+                     "VALUES (?, ?, ?, ?) ON CONFLICT(mailbox_id, service, client_ip) "
+                     "DO UPDATE SET at = excluded.at", (mailbox_id, service, client_ip, at))
+        conn.execute("UPDATE mailbox SET last_login_at = ? WHERE id = ?", (at, mailbox_id))
+
+
+def last_login_from(store: Any, client_ip: str, service_prefix: str) -> float | None:
+    """When a mailbox last logged in from ``client_ip`` to a service whose name starts
+    with ``service_prefix`` (``pop`` for POP-before-SMTP); None if never."""
+    row = store.conn.execute(
+        "SELECT max(at) FROM login_record WHERE client_ip = ? AND service LIKE ?",
+        (client_ip, f"{service_prefix}%")).fetchone()
+    return row[0] if row else None
+
+
 class LoginChecker:
     """Checks :class:`~postroom.auth.sasl.Credentials` against the directory.
 

@@ -40,6 +40,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from postroom.auth.logins import last_login_from
 from postroom.connectors.smtp import events as ev
 from postroom.connectors.smtp import headers as hdr
 from postroom.connectors.smtp import wire
@@ -478,10 +479,7 @@ class SmtpSession:
         if self.pop_login_checked or not self.settings.get("smtp.relay.pop_before_smtp_enabled"):
             return self.pop_login_at
         self.pop_login_checked = True
-        row = self.ctx.store.conn.execute(
-            "SELECT max(at) FROM login_record WHERE client_ip = ? AND service LIKE 'pop%'",
-            (str(self.facts.client_ip),)).fetchone()
-        self.pop_login_at = row[0] if row else None
+        self.pop_login_at = last_login_from(self.ctx.store, str(self.facts.client_ip), "pop")
         return self.pop_login_at
 
     def _rcpt(self, event: ev.RcptTo) -> tuple[wire.Reply, Verdict | None]:

@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from postroom.auth.logins import LoginChecker, LoginResult, failure_delay
+from postroom.auth.logins import LoginChecker, LoginResult, failure_delay, record_login
 from postroom.auth.sasl import (
     PLAINTEXT_MECHANISMS,
     Challenge,
@@ -76,14 +76,6 @@ class Pop3Context:
     failure_delay: float = 1.0
     processes: int = 1            # accept processes sharing the ports (limits divide)
 
-
-def record_login(store: Store, mailbox_id: int, client_ip: str, at: float) -> None:
-    """POP-before-SMTP and "last login": one row per mailbox, service and client IP."""
-    with store.transaction() as conn:
-        conn.execute("INSERT INTO login_record (mailbox_id, service, client_ip, at) "
-                     "VALUES (?, 'pop3', ?, ?) ON CONFLICT(mailbox_id, service, client_ip) "
-                     "DO UPDATE SET at = excluded.at", (mailbox_id, client_ip, at))
-        conn.execute("UPDATE mailbox SET last_login_at = ? WHERE id = ?", (at, mailbox_id))
 
 
 class Pop3Session:
@@ -351,7 +343,7 @@ class Pop3Session:
         maildrop = Maildrop.open(self.ctx.store, postoffice, mailbox, mailbox_id,
                                  exclusive=exclusive)
         try:
-            record_login(self.ctx.store, mailbox_id, self.client_ip, time.time())
+            record_login(self.ctx.store, mailbox_id, "pop3", self.client_ip, time.time())
         except Exception:
             maildrop.release()
             raise
