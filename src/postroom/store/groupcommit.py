@@ -110,8 +110,10 @@ class GroupCommitWriter:
     def __init__(self, name: str, connect: Callable[[], sqlite3.Connection],
                  flush: Callable[[Sequence[Operation]], None],
                  max_batch: int = DEFAULT_MAX_BATCH,
-                 after_commit: Callable[[Sequence[Operation]], None] | None = None) -> None:
+                 after_commit: Callable[[Sequence[Operation]], None] | None = None,
+                 gate: contextlib.AbstractContextManager[Any] | None = None) -> None:
         self.name = name
+        self._gate = gate if gate is not None else contextlib.nullcontext()
         self._after_commit = after_commit
         self._connect = connect
         self._flush = flush
@@ -228,44 +230,15 @@ class GroupCommitWriter:
             ready = [item for item in ready if not getattr(item[0], "apply_last", False)] + last
         outcomes: list[tuple[Operation, Future[Any], Any, BaseException | None]] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            one_by_one_until = 0
-            for index, (op, fut) in enumerate(ready):
-                if index < len(outcomes):
-                    continue      # applied with the operations before it (apply_batch)
-                if index >= one_by_one_until:
-                    applied, run_end = self._apply_run(conn, ready, index)
-                    if applied:
-                        outcomes.extend(applied)
-                        continue
-                    one_by_one_until = run_end     # no run here, or it refused
-                savepoint = not getattr(op, "single_statement", False)
-                if savepoint:
-                    conn.execute("SAVEPOINT op")
+            with self._gate:
                 try:
-                    result = op.apply(conn)
-                except sqlite3.DatabaseError as exc:
-                    if not isinstance(exc, sqlite3.IntegrityError):
-                        raise     # I/O error, corruption, lock timeout: the batch fails
-                    if savepoint:
-                        conn.execute("ROLLBACK TO op")
-                        conn.execute("RELEASE op")
-                    outcomes.append((op, fut, None, exc))
-                    continue
-                except Exception as exc:   # the operation's own refusal (quota ...)
-                    if savepoint:
-                        conn.execute("ROLLBACK TO op")
-                        conn.execute("RELEASE op")
-                    outcomes.append((op, fut, None, exc))
-                    continue
-                if savepoint:
-                    conn.execute("RELEASE op")
-                outcomes.append((op, fut, result, None))
-            conn.execute("COMMIT")
+                    self._apply_all(conn, ready, outcomes)
+                except Exception:
+                    if conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                    raise
         except Exception as exc:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
             self._fail_all(ready, exc)
             return
         self._count(len(ready))
@@ -284,6 +257,45 @@ class GroupCommitWriter:
             else:
                 op.discard()
                 fut.set_exception(error)
+
+    def _apply_all(self, conn: sqlite3.Connection, ready: Batch,
+                   outcomes: list[tuple[Operation, Future[Any], Any, BaseException | None]],
+                   ) -> None:
+        """The batch's transaction: every operation under its savepoint, one COMMIT."""
+        conn.execute("BEGIN IMMEDIATE")
+        one_by_one_until = 0
+        for index, (op, fut) in enumerate(ready):
+            if index < len(outcomes):
+                continue      # applied with the operations before it (apply_batch)
+            if index >= one_by_one_until:
+                applied, run_end = self._apply_run(conn, ready, index)
+                if applied:
+                    outcomes.extend(applied)
+                    continue
+                one_by_one_until = run_end     # no run here, or it refused
+            savepoint = not getattr(op, "single_statement", False)
+            if savepoint:
+                conn.execute("SAVEPOINT op")
+            try:
+                result = op.apply(conn)
+            except sqlite3.DatabaseError as exc:
+                if not isinstance(exc, sqlite3.IntegrityError):
+                    raise     # I/O error, corruption, lock timeout: the batch fails
+                if savepoint:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                outcomes.append((op, fut, None, exc))
+                continue
+            except Exception as exc:   # the operation's own refusal (quota ...)
+                if savepoint:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                outcomes.append((op, fut, None, exc))
+                continue
+            if savepoint:
+                conn.execute("RELEASE op")
+            outcomes.append((op, fut, result, None))
+        conn.execute("COMMIT")
 
     @staticmethod
     def _apply_run(conn: sqlite3.Connection, ready: Batch, start: int,

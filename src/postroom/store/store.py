@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from postroom.store.backends.sqlite import db
+from postroom.store.backends.sqlite.write_gate import WriteGate, gate_for
 from postroom.store.datadir import DataDir
 from postroom.store.secrets import SecretBox
 
@@ -93,17 +94,24 @@ class Store:
         if not durable:
             conn.execute("PRAGMA synchronous=NORMAL")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            with self.write_gate:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
         finally:
             if not durable:
                 conn.execute("PRAGMA synchronous=FULL")
         self.commits += 1       # directory caches re-check their generation (directory_cache)
+
+    @cached_property
+    def write_gate(self) -> WriteGate:
+        """Orders this process's write transactions (and other processes') without
+        SQLite's sleeping retries (``backends/sqlite/write_gate.py``)."""
+        return gate_for(self.home.database, db.BUSY_TIMEOUT_MS / 1000)
 
     @cached_property
     def settings(self) -> Settings:

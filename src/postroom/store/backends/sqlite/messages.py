@@ -230,7 +230,8 @@ class SqliteMessageStore:
         self._waker = Waker(store.home.root)
         self._writer = GroupCommitWriter("postroom-messages", store.new_connection,
                                          self._flush, max_batch=max_batch,
-                                         after_commit=lambda _ops: self._changed())
+                                         after_commit=lambda _ops: self._changed(),
+                                         gate=store.write_gate)
         self.removed_temp_files = self._remove_dead_temp_files()
 
     @property

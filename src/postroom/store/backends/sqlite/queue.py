@@ -304,7 +304,8 @@ class SqliteQueue:
         self._last_sweep = 0.0
         self._waker = Waker(store.home.root)
         self._writer = GroupCommitWriter("postroom-queue", store.new_connection, self._flush,
-                                         max_batch=max_batch, after_commit=self._after_commit)
+                                         max_batch=max_batch, after_commit=self._after_commit,
+                                         gate=store.write_gate)
         self.collected_on_open = self.collect_segments()
         self._forget_old_once_keys()
 
