@@ -68,6 +68,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import stop_process
 from postroom.store import Store
 from postroom.store.initialise import initialise
 from postroom.store.queue import Envelope
@@ -183,12 +184,7 @@ def start_py_spy(out: Path, extra: str, stage: str) -> subprocess.Popen[bytes]:
 
 
 def stop_py_spy(spy: subprocess.Popen[bytes]) -> None:
-    spy.send_signal(signal.SIGINT)        # py-spy writes its file on SIGINT
-    try:
-        spy.wait(30)
-    except subprocess.TimeoutExpired:
-        spy.kill()
-        spy.wait()
+    stop_process(spy, 30, signal.SIGINT)  # py-spy writes its file on SIGINT
 
 
 class SqlCounter:

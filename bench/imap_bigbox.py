@@ -21,20 +21,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import free_port, rss, serving, wait_port
+from postroom_home import PASSWORD, append_all, empty_mailbox, listen_plain, new_home
 
-from pop3_retrieve import free_port, wait_port
-
-PASSWORD = "Bench-Password-42!"
 REPEATS = 5
 TAG_EVERY = 1000
 
@@ -48,30 +43,16 @@ def make_message(n: int) -> bytes:
 
 
 def fill(home: Path, messages: int, port: int) -> None:
-    from postroom.store import Store
-    from postroom.store.initialise import initialise
-
-    initialise(home, hostname="bench.test")
-    with Store.open(home) as store:
-        store.directory.create_postoffice("bench")
-        store.directory.create_mailbox("bench", "big", PASSWORD)
-        welcome = [m.uid for m in store.messages.list_messages("bench", "big", "Inbox")]
-        if welcome:
-            store.messages.expunge("bench", "big", "Inbox", welcome)
+    with new_home(home) as store:
+        empty_mailbox(store, "big")
         started = time.perf_counter()
         batch = 5000
         for first in range(0, messages, batch):
-            futures = [store.messages.append_async("bench", "big", "Inbox", make_message(n))
-                       for n in range(first, min(first + batch, messages))]
-            for future in futures:
-                future.result()
+            append_all(store, "big", [make_message(n)
+                                      for n in range(first, min(first + batch, messages))])
         print(f"filled    {messages} messages in {time.perf_counter() - started:.1f} s",
               flush=True)
-        settings = store.settings
-        settings.set("imap.bind", ["127.0.0.1"])
-        settings.set("imap.port", port)
-        settings.set("imap.imaps_port", 0)
-        settings.set("imap.security.allow_plaintext_auth_without_tls", True)
+        listen_plain(store, "imap", port)
 
 
 class Client:
@@ -184,13 +165,6 @@ def measure(port: int, messages: int) -> bool:
     return all(results)
 
 
-def server_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=100_000)
@@ -206,20 +180,10 @@ def main() -> None:
             from postroom.store import Store
             with Store.open(home) as store:
                 store.settings.set("imap.port", port)
-        server = subprocess.Popen([sys.executable, "-m", "postroom.cli.main", "--home",
-                                   str(home), "serve", "imap"], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        try:
+        with serving(home, "imap") as server:
             wait_port(port)
             ok = measure(port, args.messages)
-            print(f"server RSS after the run: {server_rss(server.pid) / 2**20:.0f} MiB")
-        finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            print(f"server RSS after the run: {rss(server.pid) / 2**20:.0f} MiB")
         print("all targets met" if ok else "some targets missed")
     finally:
         if args.keep is None:

@@ -28,18 +28,14 @@ import asyncio
 import contextlib
 import resource
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import free_port, rss, serving, wait_port
+from postroom_home import PASSWORD, POSTOFFICE, listen_plain, new_home
 
-from pop3_retrieve import free_port, wait_port
-
-PASSWORD = "Bench-Password-42!"
 TARGET_RSS = 1 << 30
 LOGIN_CONCURRENCY = 64
 
@@ -55,27 +51,11 @@ def raise_nofile(wanted: int) -> int:
     return int(new)
 
 
-def rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def setup(home: Path, mailboxes: int, port: int) -> None:
-    from postroom.store import Store
-    from postroom.store.initialise import initialise
-
-    initialise(home, hostname="bench.test")
-    with Store.open(home) as store:
-        store.directory.create_postoffice("bench")
+    with new_home(home) as store:
         for n in range(mailboxes):
-            store.directory.create_mailbox("bench", f"idle{n}", PASSWORD)
-        settings = store.settings
-        settings.set("imap.bind", ["127.0.0.1"])
-        settings.set("imap.port", port)
-        settings.set("imap.imaps_port", 0)
-        settings.set("imap.security.allow_plaintext_auth_without_tls", True)
+            store.directory.create_mailbox(POSTOFFICE, f"idle{n}", PASSWORD)
+        listen_plain(store, "imap", port)
 
 
 class Idler:
@@ -175,20 +155,10 @@ def main() -> None:
         home = work / "postroom"
         port = free_port()
         setup(home, args.mailboxes, port)
-        server = subprocess.Popen([sys.executable, "-m", "postroom.cli.main", "--home",
-                                   str(home), "serve", "imap"], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        try:
+        with serving(home, "imap", stop_timeout=20) as server:
             wait_port(port)
             time.sleep(0.5)
             asyncio.run(run(port, home, server.pid, args.connections, args.mailboxes))
-        finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -22,7 +22,7 @@ Postroom runs as ``postroom serve imap`` in its own process on a fresh data dire
 (default logs on). There is no ``imap.accept_processes`` setting: one process serves
 every connection. Dovecot is Debian's ``dovecot-imapd`` (installed with
 ``apt-get install --no-install-recommends`` when missing), a private instance like the
-one of ``bench/pop3_retrieve.py`` (whose helpers this script imports): its own
+one of ``bench/pop3_retrieve.py`` (both use ``bench/dovecot_peer.py``): its own
 configuration and directories in a temporary directory, a loopback port, a passwd-file,
 Maildir mail owned by ``nobody``.
 
@@ -35,23 +35,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import pwd
 import random
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from pop3_retrieve import APT_ENV, free_port, make_message, wait_listeners, wait_port
+from common import free_port, make_message, serving, wait_listeners, wait_port
+from dovecot_peer import dovecot
+from postroom_home import PASSWORD, fill_mailboxes, listen_plain, new_home
 
 MESSAGES = 200
-PASSWORD = "Bench-Password-42!"
 _LITERAL = re.compile(rb"\{(\d+)\}\r\n$")
 
 
@@ -147,141 +142,25 @@ def measure(name: str, port: int, names: list[str], seconds: float) -> float:
 # -- Postroom -----------------------------------------------------------------------------
 
 def postroom(work: Path, clients: int, seconds: float) -> float:
-    from postroom.store import Store
-    from postroom.store.initialise import initialise
-
     home = work / "postroom"
-    initialise(home, hostname="bench.test")
     port = free_port()
-    with Store.open(home) as store:
-        store.directory.create_postoffice("bench")
-        futures = []
-        for user in range(clients):
-            store.directory.create_mailbox("bench", f"u{user}", PASSWORD)
-            welcome = [m.uid for m in store.messages.list_messages("bench", f"u{user}", "Inbox")]
-            if welcome:
-                store.messages.expunge("bench", f"u{user}", "Inbox", welcome)
-            futures += [store.messages.append_async("bench", f"u{user}", "Inbox",
-                                                    make_message(user, n))
-                        for n in range(MESSAGES)]
-        for future in futures:
-            future.result()
-        settings = store.settings
-        settings.set("imap.bind", ["127.0.0.1"])
-        settings.set("imap.port", port)
-        settings.set("imap.imaps_port", 0)
-        settings.set("imap.security.allow_plaintext_auth_without_tls", True)
+    with new_home(home) as store:
+        fill_mailboxes(store, clients, MESSAGES, make_message)
+        listen_plain(store, "imap", port)
         # One accept process per CPU, as Dovecot runs a process per connection.
-        settings.set("imap.general.accept_processes", 0)
-    server = subprocess.Popen([sys.executable, "-m", "postroom.cli.main", "--home", str(home),
-                               "serve", "imap"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
+        store.settings.set("imap.general.accept_processes", 0)
+    with serving(home, "imap"):
         wait_port(port)
-        wait_listeners(port, min(8, os.cpu_count() or 1))
+        wait_listeners(port, min(8, os.cpu_count() or 1), what="IMAP")
         return measure("Postroom", port, [f"u{n}@bench" for n in range(clients)], seconds)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 # -- Dovecot ------------------------------------------------------------------------------
 
-def ensure_dovecot_imapd() -> str:
-    if Path("/usr/lib/dovecot/imap").exists() and Path("/usr/sbin/dovecot").exists():
-        return "/usr/sbin/dovecot"
-    print("installing Debian's dovecot-imapd ...", file=sys.stderr, flush=True)
-    command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "dovecot-imapd"]
-    done = subprocess.run(command, env=APT_ENV, capture_output=True, text=True)
-    if done.returncode:
-        subprocess.run(["apt-get", "update", "-q"], env=APT_ENV, capture_output=True)
-        done = subprocess.run(command, env=APT_ENV, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"apt-get install dovecot-imapd failed: {done.stderr[-800:]}")
-    subprocess.run(["/etc/init.d/dovecot", "stop"], capture_output=True, check=False)
-    return shutil.which("dovecot") or "/usr/sbin/dovecot"
-
-
-DOVECOT_CONF = """\
-base_dir = {work}/run
-state_dir = {work}/state
-instance_name = postroom-imap-bench-{port}
-log_path = {work}/dovecot.log
-info_log_path = {work}/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-mail_location = maildir:{work}/mail/%u
-first_valid_uid = {uid}
-last_valid_uid = {uid}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {work}/passwd
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={work}/mail/%u
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-  chroot =
-}}
-service anvil {{
-  chroot =
-}}
-"""
-
-
-def dovecot(work: Path, clients: int, seconds: float) -> float:
-    binary = ensure_dovecot_imapd()
-    root = work / "dovecot"
-    root.mkdir()
-    os.chmod(work, 0o755)
-    os.chmod(root, 0o755)
-    nobody = pwd.getpwnam("nobody")
-    port = free_port()
-    (root / "dovecot.conf").write_text(DOVECOT_CONF.format(
-        work=root, port=port, uid=nobody.pw_uid, gid=nobody.pw_gid))
-    (root / "passwd").write_text("".join(f"u{n}:{{PLAIN}}{PASSWORD}\n"
-                                         for n in range(clients)))
-    for user in range(clients):
-        box = root / "mail" / f"u{user}"
-        for sub in ("cur", "new", "tmp"):
-            (box / sub).mkdir(parents=True)
-        for n in range(MESSAGES):
-            data = make_message(user, n)
-            (box / "cur" / f"{1700000000 + n}.M{n}P1.bench,S={len(data)}:2,").write_bytes(data)
-    subprocess.run(["chown", "-R", f"{nobody.pw_uid}:{nobody.pw_gid}", str(root / "mail")],
-                   check=True)
-    server = subprocess.Popen([binary, "-F", "-c", str(root / "dovecot.conf")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_port(port)
+def dovecot_rate(work: Path, clients: int, seconds: float) -> float:
+    with dovecot(work, "imap", "postroom-imap-bench", clients, MESSAGES,
+                 make_message) as port:
         return measure("Dovecot", port, [f"u{n}" for n in range(clients)], seconds)
-    except Exception:
-        log = root / "dovecot.log"
-        if log.exists():
-            print(log.read_text()[-2000:], file=sys.stderr)
-        raise
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def main() -> None:
@@ -295,7 +174,7 @@ def main() -> None:
         ours = postroom(work, args.clients, args.seconds)
         if args.no_dovecot:
             return
-        theirs = dovecot(work, args.clients, args.seconds)
+        theirs = dovecot_rate(work, args.clients, args.seconds)
         print(f"ratio     {ours / theirs:.2f} x Dovecot (target: at least 1.0)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -27,21 +27,16 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-# Installing Postfix from Debian; the post-install must not leave a system Postfix on
-# port 25 behind (the machine has no systemd, and policy-rc.d usually stops it anyway).
-APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-APT_INSTALL = ["apt-get", "install", "-y", "--no-install-recommends", "postfix"]
+from common import BenchError, apt_install, wait_for_banner
 
 
-class PeerError(RuntimeError):
+class PeerError(BenchError):
     """Postfix could not be installed, configured or started."""
 
 
@@ -51,12 +46,7 @@ def ensure_smtp_source() -> str:
     if found:
         return found
     print("smtp-source is missing: installing Debian's postfix package", file=sys.stderr)
-    done = subprocess.run(APT_INSTALL, env=APT_ENV, capture_output=True, text=True)
-    if done.returncode:  # a stale or missing package list: refresh it once and retry
-        subprocess.run(["apt-get", "update"], env=APT_ENV, capture_output=True, check=False)
-        done = subprocess.run(APT_INSTALL, env=APT_ENV, capture_output=True, text=True)
-    if done.returncode:
-        raise PeerError(f"apt-get install postfix failed: {done.stderr.strip()[-1000:]}")
+    apt_install("postfix")
     # The package's post-install may have started the system instance: stop it so that
     # it does not keep port 25 (we only stop what our own install just started).
     if subprocess.run(["postfix", "status"], capture_output=True).returncode == 0:
@@ -65,33 +55,6 @@ def ensure_smtp_source() -> str:
     if not Path(found).exists():
         raise PeerError("smtp-source still missing after installing postfix")
     return found
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_banner(port: int, timeout: float, alive: Callable[[], bool] | None = None) -> str:
-    """Connect to 127.0.0.1:port until the server greets with 220; return the banner."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if alive is not None and not alive():
-            raise PeerError(f"server on port {port} exited before it listened")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-                banner = sock.recv(512).decode("ascii", "replace").strip()
-                sock.sendall(b"QUIT\r\n")
-                if banner.startswith("220"):
-                    return banner
-                last = PeerError(f"unexpected greeting {banner!r}")
-        except OSError as exc:
-            last = exc
-        time.sleep(0.1)
-    raise PeerError(f"nothing greeted on 127.0.0.1:{port} within {timeout:.0f} s: {last}")
 
 
 MAIN_CF = """\

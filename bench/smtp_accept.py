@@ -34,12 +34,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,13 +46,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from postfix_peer import (
-    PeerError,
-    PostfixPeer,
-    ensure_smtp_source,
+from common import (
+    BenchError,
+    alternating,
+    children,
+    cpu_seconds,
+    emit,
     free_port,
+    median,
+    run_main,
+    vm_status,
     wait_for_banner,
 )
+from postfix_peer import PostfixPeer, ensure_smtp_source
+from postroom_home import init_postoffice, postroom_cli, set_settings
 
 DOMAIN = "bench.test"
 LOCAL_PART = "user"
@@ -64,10 +69,6 @@ HELO = "client.bench.example"
 MAX_SIZE = 100 * 1024 * 1024  # both servers: room for the 50 MB message and its headers
 TARGET_RATIO = 2.0
 TARGET_GROWTH_BYTES = 10 * 1024 * 1024
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 # -- a DNS stub: Postroom must not reach the system resolver (not on loopback) -----------
@@ -111,38 +112,36 @@ class DnsStub(threading.Thread):
 # -- Postroom under test ---------------------------------------------------------------
 
 
-def postroom_cli(binary: str, home: Path, *args: str) -> str:
-    done = subprocess.run([binary, "--home", str(home), *args], capture_output=True,
-                          text=True, timeout=120)
-    if done.returncode:
-        raise BenchError(f"postroom {' '.join(args)} failed ({done.returncode}): "
-                         f"{(done.stderr or done.stdout).strip()[-1000:]}")
-    return done.stdout
+# Every SMTP benchmark's Postroom: SMTP on loopback only, no submission or SMTPS port,
+# no DNS check of the sender's domain, no debug log, Postfix's default of 50 connections
+# per IP, and one accept process per CPU, as Postfix uses every core.
+SMTP_SETTINGS = {
+    "smtp.submission_port": "0",
+    "smtp.smtps_port": "0",
+    "smtp.bind": "127.0.0.1",
+    "smtp.security.sender_domain_must_resolve": "false",
+    "smtp.logging.debug_enabled": "false",
+    "smtp.inbound.max_connections_per_ip": "50",
+    "smtp.inbound.accept_processes": "0",
+}
 
 
 def make_postroom_template(binary: str, home: Path, dns_port: int) -> None:
     """A data directory with one post office, domain and mailbox, tuned like the peer."""
-    postroom_cli(binary, home, "init", "--hostname", "postroom.bench.invalid")
-    postroom_cli(binary, home, "postoffice", "create", "benchpo")
-    postroom_cli(binary, home, "domain", "create", DOMAIN, "-p", "benchpo")
+    init_postoffice(binary, home, DOMAIN)
     postroom_cli(binary, home, "mailbox", "create", f"{LOCAL_PART}@benchpo",
                  "--random-password")
-    for key, value in {
-        "smtp.submission_port": "0",
-        "smtp.smtps_port": "0",
-        "smtp.bind": "127.0.0.1",
-        "smtp.security.sender_domain_must_resolve": "false",
-        "smtp.logging.debug_enabled": "false",
-        "smtp.inbound.max_connections_per_ip": "50",
-        "smtp.inbound.accept_processes": "0",    # one per CPU, as Postfix uses every core
+    set_settings(binary, home, {
+        **SMTP_SETTINGS,
         "smtp.inbound.advertised_max_message_size": str(MAX_SIZE),
         "dns.nameservers": f"127.0.0.1:{dns_port}",
-    }.items():
-        postroom_cli(binary, home, "settings", "set", key, value)
+    })
 
 
 class PostroomServer:
     """``postroom --home DIR serve smtp`` as a child process; stopped with SIGTERM."""
+
+    command: tuple[str, ...] = ("serve", "smtp")
 
     def __init__(self, binary: str, template: Path, root: Path) -> None:
         self.binary = binary
@@ -162,14 +161,14 @@ class PostroomServer:
     def start(self) -> None:
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [self.binary, "--home", str(self.home), "serve", "smtp"],
+                [self.binary, "--home", str(self.home), *self.command],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
         proc = self.proc
         try:
             wait_for_banner(self.port, 60, alive=lambda: proc.poll() is None)
-        except PeerError as exc:
-            raise BenchError(f"postroom serve smtp did not start: {exc}\n"
+        except BenchError as exc:
+            raise BenchError(f"postroom {' '.join(self.command)} did not start: {exc}\n"
                              f"{self.log_tail()}") from None
 
     def stop(self) -> None:
@@ -182,7 +181,8 @@ class PostroomServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.exit_code = self.proc.wait(10)
-            raise BenchError("postroom serve smtp ignored SIGTERM for 30 s (killed)") from None
+            raise BenchError(f"postroom {' '.join(self.command)} ignored SIGTERM for 30 s "
+                             "(killed)") from None
 
     def queued(self) -> tuple[int, int, list[dict[str, Any]]]:
         """(entries, bytes, per-queue rows) from ``postroom queue stats --json``."""
@@ -193,16 +193,7 @@ class PostroomServer:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process and its accept processes."""
-        pids = [self.pid]
-        with contextlib.suppress(OSError):
-            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
-            pids += [int(p) for p in children.split()]
-        total = 0.0
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
+        return cpu_seconds([self.pid, *children(self.pid)])
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -270,16 +261,6 @@ def run_postroom(source: str, binary: str, template: Path, root: Path,
 # -- memory while one large message arrives -----------------------------------------------
 
 
-def vm_status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM of ``pid`` in bytes."""
-    values: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0]) * 1024
-    return values
-
-
 class RssSampler(threading.Thread):
     def __init__(self, pid: int, interval: float = 0.01) -> None:
         super().__init__(daemon=True)
@@ -343,11 +324,6 @@ def run_memory(source: str, binary: str, template: Path, root: Path,
 # -- report ------------------------------------------------------------------------------
 
 
-def median_rate(runs: list[dict[str, Any]], server: str, expected: int) -> float | None:
-    rates = [r["rate"] for r in runs if r["server"] == server and r["ok"]]
-    return statistics.median(rates) if rates else None
-
-
 def print_table(report: dict[str, Any]) -> None:
     p = report["parameters"]
     per = "one connection per session" if p["keep_connections"] else "a connection per message"
@@ -388,33 +364,66 @@ def print_table(report: dict[str, Any]) -> None:
             print(f"\n{r['server']} run {r['run']} log tail:\n{r['log_tail']}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+# -- what the SMTP benchmarks share: their load flags, their runs and their summary ------
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, *more: tuple[str, dict[str, Any]]
+                       ) -> None:
+    """The smtp-source load and which servers take it: the same flags in every script
+    (``more``: a script's own flags, listed before ``--only`` in its help)."""
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--size", type=int, default=5 * 1024, help="payload bytes")
     parser.add_argument("--runs", type=int, default=3, help="runs per server (median)")
-    parser.add_argument("--big-bytes", type=int, default=50 * 1024 * 1024,
-                        help="size of the message for the memory test")
+    for flag, options in more:
+        parser.add_argument(flag, **options)
     parser.add_argument("--only", choices=("both", "postroom", "postfix"), default="both")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, check_help: str) -> None:
+    """Which postroom, where temporary data goes, and how the result is told."""
+    parser.add_argument("--postroom", default=str(Path(sys.executable).with_name("postroom")),
+                        help="the postroom command (default: beside this Python)")
+    parser.add_argument("--dir", type=Path, default=None, help="where temporary data goes")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--check", action="store_true", help=check_help)
+
+
+def chosen_servers(only: str) -> list[str]:
+    return ["postfix", "postroom"] if only == "both" else [only]
+
+
+def base_dir(prefix: str, parent: Path | None) -> Path:
+    """A temporary directory for one benchmark run, open to Postfix's daemons."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    base.chmod(0o755)  # Postfix's daemons run as the postfix user and need to traverse it
+    return base
+
+
+def add_ratio(summary: dict[str, Any], target: float) -> None:
+    """Postroom's median over Postfix's, when both sides have one, and the target."""
+    if summary.get("postfix") and summary.get("postroom"):
+        summary["ratio"] = summary["postroom"] / summary["postfix"]
+    summary["target_ratio"] = target
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_load_arguments(parser, ("--big-bytes", {
+        "type": int, "default": 50 * 1024 * 1024,
+        "help": "size of the message for the memory test"}))
     parser.add_argument("--no-memory", action="store_true", help="skip the memory test")
     parser.add_argument("--keep-connections", action="store_true",
                         help="smtp-source -d: send every message of a session on one "
                         "connection")
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds one smtp-source run may take")
-    parser.add_argument("--postroom", default=str(Path(sys.executable).with_name("postroom")),
-                        help="the postroom command (default: beside this Python)")
-    parser.add_argument("--dir", type=Path, default=None, help="where temporary data goes")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 when a target is missed (exit 2 on a failed run)")
+    add_output_arguments(parser, "exit 1 when a target is missed (exit 2 on a failed run)")
     args = parser.parse_args()
 
     source = ensure_smtp_source()
-    servers = ["postfix", "postroom"] if args.only == "both" else [args.only]
-    base = Path(tempfile.mkdtemp(prefix="postroom-smtp-bench-", dir=args.dir))
-    base.chmod(0o755)  # Postfix's daemons run as the postfix user and need to traverse it
+    servers = chosen_servers(args.only)
+    base = base_dir("postroom-smtp-bench-", args.dir)
     dns = DnsStub()
     dns.start()
     runs: list[dict[str, Any]] = []
@@ -423,24 +432,22 @@ def main() -> int:
         template = base / "postroom-template"
         if "postroom" in servers:
             make_postroom_template(args.postroom, template, dns.port)
-        for i in range(1, args.runs + 1):
-            # Alternate which server goes first, so neither always gets the cooler disk.
-            for server in servers if i % 2 else list(reversed(servers)):
-                root = base / f"{server}-{i}"
-                root.mkdir()
-                if server == "postfix":
-                    result = run_postfix(source, root, args)
-                else:
-                    result = run_postroom(source, args.postroom, template, root, args)
-                result["run"] = i
-                result["rate"] = result["completed"] / result["seconds"]
-                result["ok"] = (not result["error"] and result["accepted"] == args.messages
-                                and result["completed"] == args.messages)
-                runs.append(result)
-                if not args.json:
-                    print(f"  {server} run {i}: {result['rate']:,.0f} msgs/s"
-                          + ("" if result["ok"] else " (FAILED)"), file=sys.stderr)
-                shutil.rmtree(root, ignore_errors=True)
+        for i, server in alternating(servers, args.runs):
+            root = base / f"{server}-{i}"
+            root.mkdir()
+            if server == "postfix":
+                result = run_postfix(source, root, args)
+            else:
+                result = run_postroom(source, args.postroom, template, root, args)
+            result["run"] = i
+            result["rate"] = result["completed"] / result["seconds"]
+            result["ok"] = (not result["error"] and result["accepted"] == args.messages
+                            and result["completed"] == args.messages)
+            runs.append(result)
+            if not args.json:
+                print(f"  {server} run {i}: {result['rate']:,.0f} msgs/s"
+                      + ("" if result["ok"] else " (FAILED)"), file=sys.stderr)
+            shutil.rmtree(root, ignore_errors=True)
         if "postroom" in servers and not args.no_memory:
             root = base / "memory"
             root.mkdir()
@@ -449,11 +456,8 @@ def main() -> int:
         dns.close()
         shutil.rmtree(base, ignore_errors=True)
 
-    summary: dict[str, Any] = {name: median_rate(runs, name, args.messages)
-                               for name in servers}
-    if summary.get("postfix") and summary.get("postroom"):
-        summary["ratio"] = summary["postroom"] / summary["postfix"]
-    summary["target_ratio"] = TARGET_RATIO
+    summary: dict[str, Any] = {name: median(runs, name, "rate") for name in servers}
+    add_ratio(summary, TARGET_RATIO)
     report = {
         "parameters": {"messages": args.messages, "sessions": args.sessions,
                        "size": args.size, "runs": args.runs,
@@ -461,11 +465,7 @@ def main() -> int:
         "runs": runs, "summary": summary, "memory": memory,
         "dns_queries": dns.queries if "postroom" in servers else None,
     }
-    if args.json:
-        json.dump(report, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print_table(report)
+    emit(report, args.json, print_table)
 
     if not args.check:
         return 0
@@ -477,8 +477,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (BenchError, PeerError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main)

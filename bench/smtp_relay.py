@@ -35,28 +35,26 @@ got. Figures are noisy (+-20 %); compare the ratio taken in one run.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import signal
-import socket
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from postfix_peer import PeerError, ensure_smtp_source, free_port
-from smtp_accept import DOMAIN, SENDER, BenchError, postroom_cli
+from common import BenchError, emit, exit_on_signals, free_port, port_free, run_main
+from postfix_peer import ensure_smtp_source
+from postroom_home import init_postoffice, postroom_cli, set_settings
+from smtp_accept import DOMAIN, SENDER, SMTP_SETTINGS, base_dir, chosen_servers
 from smtp_to_mailbox import (
-    SETTLE_SECONDS,
-    TARGET_RATIO,
+    OTHER_LISTENERS,
     PostroomSuite,
     SmtpSink,
-    command_lines,
-    median,
+    exit_status,
+    load_suite,
+    parse_arguments,
+    print_runs,
+    run_all,
     run_postfix,
-    timed_load,
-    tree_cpu_seconds,
+    summarise,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -67,44 +65,18 @@ SINK_HOST = "sink.bench.test"
 MX_PORT = 25
 
 
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def make_template(binary: str, home: Path, dns: DnsTestServer, args: argparse.Namespace,
                   sink_port: int) -> None:
     """A data directory hosting only the sender's domain; the recipient's is remote."""
-    postroom_cli(binary, home, "init", "--hostname", "postroom.bench.invalid")
-    postroom_cli(binary, home, "postoffice", "create", "benchpo")
-    postroom_cli(binary, home, "domain", "create", SENDER_DOMAIN, "-p", "benchpo")
+    init_postoffice(binary, home, SENDER_DOMAIN)
     if args.dkim:
         postroom_cli(binary, home, "domain", "dkim", "create", SENDER_DOMAIN,
                      "--selector", "bench", "--algorithm", "rsa", "--bits", "2048")
-    settings = {
-        "smtp.submission_port": "0",
-        "smtp.smtps_port": "0",
-        "smtp.bind": "127.0.0.1",
-        "smtp.security.sender_domain_must_resolve": "false",
-        "smtp.logging.debug_enabled": "false",
-        "smtp.inbound.max_connections_per_ip": "50",
-        "smtp.inbound.accept_processes": "0",
-        "dns.nameservers": dns.nameserver,
-        "pop3.bind": "127.0.0.1",
-        "imap.bind": "127.0.0.1",
-        "pop3.general.alternate_port_enabled": "false",
-        "imap.general.alternate_port_enabled": "false",
-    }
+    settings = {**SMTP_SETTINGS, "dns.nameservers": dns.nameserver, **OTHER_LISTENERS}
     if args.route == "smarthost":
         settings["smtp.smart_host.enabled"] = "true"
         settings["smtp.smart_host.host"] = f"127.0.0.1:{sink_port}"
-    for key, value in settings.items():
-        postroom_cli(binary, home, "settings", "set", key, value)
+    set_settings(binary, home, settings)
 
 
 def run_postroom(source: str, binary: str, template: Path, root: Path, sink_port: int,
@@ -114,23 +86,8 @@ def run_postroom(source: str, binary: str, template: Path, root: Path, sink_port
     try:
         sink.start()
         server.start()
-        time.sleep(SETTLE_SECONDS)
-        services = command_lines(server.pid)
-        before = sink.messages
-        result = timed_load(source, server.port, args, lambda: sink.messages - before,
-                            lambda: tree_cpu_seconds(server.pid))
-        result["services"] = services
-        queued, _, rows = server.queued()
-        result["left_in_queue"], result["queues"] = queued, rows
-        if result["error"]:
-            where = ", ".join(f"{r.get('queue')} {r.get('state')} {r.get('count')}"
-                              for r in rows if r.get("count"))
-            result["error"] += (f"; {result['completed']:,} accepted by smtp, "
-                                f"{queued:,} still queued ({where or 'none'})")
-            if result["delivered"] == 0 and result["completed"]:
-                result["error"] += (" (nothing reached smtp-sink: does `postroom serve` "
-                                    "run the smtp-out service yet?)")
-            result["log_tail"] = server.log_tail()
+        result = load_suite(source, server, args, lambda: sink.messages, "smtp-sink",
+                            "the smtp-out service")
     finally:
         try:
             server.stop()
@@ -141,74 +98,30 @@ def run_postroom(source: str, binary: str, template: Path, root: Path, sink_port
 
 def print_table(report: dict[str, Any]) -> None:
     p = report["parameters"]
-    print(f"SMTP relay: {p['messages']:,} messages x {p['size']:,} bytes, {p['sessions']} "
-          f"sessions, smtp-source -> 127.0.0.1 -> server -> smtp-sink "
-          f"(Postroom route: {p['route']}, DKIM: {'rsa-2048' if p['dkim'] else 'off'})")
-    print(f"{'server':<9} {'run':>3} {'accept s':>8} {'relay s':>8} {'msgs/s':>8} "
-          f"{'received':>9} {'cpu ms/msg':>10}  status")
-    for r in report["runs"]:
-        accept, seconds = r["accept_seconds"], r["deliver_seconds"]
-        print(f"{r['server']:<9} {r['run']:>3} "
-              f"{'' if accept is None else f'{accept:.2f}':>8} "
-              f"{'' if seconds is None else f'{seconds:.2f}':>8} "
-              f"{r['rate'] or 0:>8,.0f} {r['delivered']:>9,} {r['cpu_ms_per_message']:>10.2f}"
-              f"  {'ok' if r['ok'] else 'FAILED: ' + (r['error'] or 'count mismatch')}")
-    s = report["summary"]
-    for name in ("postfix", "postroom"):
-        if s.get(name) is not None:
-            print(f"median {name}: {s[name]:,.0f} msgs/s relayed "
-                  f"(accept only: {s[name + '_accept']:,.0f} msgs/s)")
-    if s.get("ratio") is not None:
-        verdict = "meets" if s["ratio"] >= TARGET_RATIO else "MISSES"
-        print(f"ratio postroom/postfix: {s['ratio']:.2f} ({verdict} the target "
-              f">= {TARGET_RATIO:.1f})")
-    elif len(report["servers"]) == 2:
-        print("ratio postroom/postfix: n/a (a side has no successful run)")
-    for r in report["runs"]:
-        if not r["ok"]:
-            if r.get("services") is not None:
-                print(f"\n{r['server']} run {r['run']} processes: "
-                      + ("; ".join(r["services"]) or "none"))
-            if r.get("log_tail"):
-                print(f"{r['server']} run {r['run']} log tail:\n{r['log_tail']}")
+    print_runs(report, f"SMTP relay: {p['messages']:,} messages x {p['size']:,} bytes, "
+               f"{p['sessions']} sessions, smtp-source -> 127.0.0.1 -> server -> smtp-sink "
+               f"(Postroom route: {p['route']}, DKIM: {'rsa-2048' if p['dkim'] else 'off'})",
+               ("relay s", 8), "received", "relayed")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--size", type=int, default=5 * 1024, help="payload bytes")
-    parser.add_argument("--runs", type=int, default=3, help="runs per server (median)")
-    parser.add_argument("--only", choices=("both", "postroom", "postfix"), default="both")
+def relay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--route", choices=("mx", "smarthost"), default="mx",
                         help="how Postroom reaches smtp-sink (see the module docstring)")
     parser.add_argument("--no-dkim", dest="dkim", action="store_false",
                         help="do not DKIM-sign Postroom's outbound mail")
-    parser.add_argument("--timeout", type=float, default=600,
-                        help="seconds a run may take from the first message to the last "
-                        "one received by smtp-sink")
-    parser.add_argument("--postroom", default=str(Path(sys.executable).with_name("postroom")),
-                        help="the postroom command (default: beside this Python)")
-    parser.add_argument("--dir", type=Path, default=None, help="where temporary data goes")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 when the target is missed (exit 2 on a failed run)")
-    args = parser.parse_args()
-    for name in ("messages", "sessions", "size", "runs"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+def main() -> int:
+    args = parse_arguments(__doc__.splitlines()[0], "seconds a run may take from the first "
+                           "message to the last one received by smtp-sink", relay_arguments)
+    exit_on_signals()
     source = ensure_smtp_source()
-    servers = ["postfix", "postroom"] if args.only == "both" else [args.only]
+    servers = chosen_servers(args.only)
     if "postroom" in servers and args.route == "mx" and not port_free(MX_PORT):
         raise BenchError("127.0.0.1 port 25 is in use: the MX route needs it for smtp-sink "
                          "(stop what listens there, or use --route smarthost)")
     sink_port = MX_PORT if args.route == "mx" else free_port()
-    base = Path(tempfile.mkdtemp(prefix="postroom-relay-bench-", dir=args.dir))
-    base.chmod(0o755)  # Postfix's daemons run as the postfix user and need to traverse it
-    runs: list[dict[str, Any]] = []
+    base = base_dir("postroom-relay-bench-", args.dir)
     with DnsTestServer() as dns:
         dns.add(DOMAIN, "MX", f"10 {SINK_HOST}")
         dns.add(SINK_HOST, "A", "127.0.0.1")
@@ -216,65 +129,22 @@ def main() -> int:
             template = base / "postroom-template"
             if "postroom" in servers:
                 make_template(args.postroom, template, dns, args, sink_port)
-            for i in range(1, args.runs + 1):
-                for server in servers if i % 2 else list(reversed(servers)):
-                    root = base / f"{server}-{i}"
-                    root.mkdir()
-                    try:
-                        if server == "postfix":
-                            result = run_postfix(source, root, args)
-                        else:
-                            result = run_postroom(source, args.postroom, template, root,
-                                                  sink_port, args)
-                    finally:
-                        shutil.rmtree(root, ignore_errors=True)
-                    result["run"] = i
-                    seconds = result["deliver_seconds"]
-                    result["rate"] = args.messages / seconds if seconds else None
-                    accept = result["accept_seconds"]
-                    result["accept_rate"] = result["completed"] / accept if accept else None
-                    result["cpu_ms_per_message"] = (1000 * result["cpu_seconds"]
-                                                    / max(result["completed"], 1))
-                    result["ok"] = (not result["error"]
-                                    and result["delivered"] >= args.messages
-                                    and result["completed"] == args.messages)
-                    runs.append(result)
-                    if not args.json:
-                        print(f"  {server} run {i}: "
-                              + (f"{result['rate']:,.0f} msgs/s" if result["ok"]
-                                 else f"FAILED: {result['error'] or 'count mismatch'}"),
-                              file=sys.stderr)
+            runs = run_all(servers, args, base, lambda server, root: (
+                run_postfix(source, root, args) if server == "postfix"
+                else run_postroom(source, args.postroom, template, root, sink_port, args)))
         finally:
             shutil.rmtree(base, ignore_errors=True)
 
-    summary: dict[str, Any] = {}
-    for name in servers:
-        summary[name] = median(runs, name, "rate")
-        summary[f"{name}_accept"] = median(runs, name, "accept_rate")
-    if summary.get("postfix") and summary.get("postroom"):
-        summary["ratio"] = summary["postroom"] / summary["postfix"]
-    summary["target_ratio"] = TARGET_RATIO
+    summary = summarise(runs, servers)
     report = {
         "parameters": {"messages": args.messages, "sessions": args.sessions,
                        "size": args.size, "runs": args.runs, "timeout": args.timeout,
                        "route": args.route, "dkim": args.dkim},
         "servers": servers, "runs": runs, "summary": summary,
     }
-    if args.json:
-        json.dump(report, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print_table(report)
-    if not args.check:
-        return 0
-    if any(not r["ok"] for r in runs):
-        return 2
-    return 1 if summary.get("ratio") is not None and summary["ratio"] < TARGET_RATIO else 0
+    emit(report, args.json, print_table)
+    return exit_status(args.check, runs, summary)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (BenchError, PeerError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main)

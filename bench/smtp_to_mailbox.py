@@ -37,77 +37,50 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import shutil
 import signal
 import sqlite3
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from postfix_peer import PeerError, PostfixPeer, ensure_smtp_source, free_port, wait_for_banner
+from common import (
+    BenchError,
+    alternating,
+    command_lines,
+    emit,
+    exit_on_signals,
+    free_port,
+    median,
+    run_main,
+    tree_cpu_seconds,
+    wait_for_banner,
+)
+from postfix_peer import PeerError, PostfixPeer, ensure_smtp_source
+from postroom_home import set_settings
 from smtp_accept import (
     DOMAIN,
     LOCAL_PART,
-    BenchError,
     DnsStub,
     PostroomServer,
+    add_load_arguments,
+    add_output_arguments,
+    add_ratio,
+    base_dir,
+    chosen_servers,
     make_postroom_template,
-    postroom_cli,
     smtp_source,
 )
 
 TARGET_RATIO = 1.0
 POLL_SECONDS = 0.05
 SETTLE_SECONDS = 0.5  # after the greeting, so that every daemon/service is up (both sides)
-
-
-# -- CPU of a whole process tree ---------------------------------------------------------
-
-
-def tree_pids(root: int) -> list[int]:
-    """``root`` and all its living descendants (from ``/proc/PID/task/TID/children``)."""
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                with contextlib.suppress(OSError):
-                    todo += [int(p) for p in (task / "children").read_text().split()]
-    return found
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """User + system CPU of the tree, including children that were already reaped.
-
-    utime + stime + cutime + cstime of every living process: a child that exited and
-    was waited for is in its parent's cutime/cstime, a living one only in its own.
-    """
-    total = 0
-    for pid in tree_pids(root):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += sum(int(f) for f in fields[11:15])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def command_lines(root: int) -> list[str]:
-    """The command lines of the tree below ``root`` (which services are running)."""
-    lines = []
-    for pid in tree_pids(root)[1:]:
-        with contextlib.suppress(OSError):
-            raw = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0")
-            lines.append(raw.replace(b"\0", b" ").decode(errors="replace"))
-    return lines
 
 
 # -- one timed load: smtp-source in a thread, the delivered count polled ------------------
@@ -182,7 +155,7 @@ class SmtpSink:
     def start(self) -> None:
         try:
             wait_for_banner(self.port, 10, alive=lambda: self.proc.poll() is None)
-        except PeerError as exc:
+        except BenchError as exc:
             err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
             raise BenchError(f"smtp-sink did not start: {exc} {err.strip()}") from None
 
@@ -256,18 +229,7 @@ def run_postfix(source: str, root: Path, args: argparse.Namespace) -> dict[str, 
 class PostroomSuite(PostroomServer):
     """``postroom --home DIR serve`` (all services) as a process group of its own."""
 
-    def start(self) -> None:
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [self.binary, "--home", str(self.home), "serve"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        proc = self.proc
-        try:
-            wait_for_banner(self.port, 60, alive=lambda: proc.poll() is None)
-        except PeerError as exc:
-            raise BenchError(f"postroom serve did not start: {exc}\n"
-                             f"{self.log_tail()}") from None
+    command = ("serve",)
 
     def stop(self) -> None:
         try:
@@ -291,30 +253,42 @@ class PostroomSuite(PostroomServer):
         return conn, count
 
 
+def load_suite(source: str, server: PostroomSuite, args: argparse.Namespace,
+               delivered: Callable[[], int], where: str, services: str) -> dict[str, Any]:
+    """The timed load against a started ``postroom serve``, counting ``delivered()``.
+
+    On an error it says how far the messages got: how many SMTP accepted, what is still
+    queued where, and, when none arrived at ``where``, whether ``services`` run at all.
+    """
+    time.sleep(SETTLE_SECONDS)
+    running = command_lines(server.pid)
+    before = delivered()
+    result = timed_load(source, server.port, args, lambda: delivered() - before,
+                        lambda: tree_cpu_seconds(server.pid))
+    result["services"] = running
+    queued, _, rows = server.queued()
+    result["left_in_queue"], result["queues"] = queued, rows
+    if result["error"]:
+        at = ", ".join(f"{r.get('queue')} {r.get('state')} {r.get('count')}"
+                       for r in rows if r.get("count"))
+        result["error"] += (f"; {result['completed']:,} accepted by smtp, "
+                            f"{queued:,} still queued ({at or 'none'})")
+        if result["delivered"] == 0 and result["completed"]:
+            result["error"] += (f" (nothing reached {where}: does `postroom serve` "
+                                f"run {services} yet?)")
+        result["log_tail"] = server.log_tail()
+    return result
+
+
 def run_postroom(source: str, binary: str, template: Path, root: Path,
                  args: argparse.Namespace) -> dict[str, Any]:
     server = PostroomSuite(binary, template, root)
     conn: sqlite3.Connection | None = None
     try:
         server.start()
-        time.sleep(SETTLE_SECONDS)
-        services = command_lines(server.pid)
         conn, count = server.mailbox_counter()
-        before = count()
-        result = timed_load(source, server.port, args, lambda: count() - before,
-                            lambda: tree_cpu_seconds(server.pid))
-        result["services"] = services
-        queued, _, rows = server.queued()
-        result["left_in_queue"], result["queues"] = queued, rows
-        if result["error"]:
-            where = ", ".join(f"{r.get('queue')} {r.get('state')} {r.get('count')}"
-                              for r in rows if r.get("count"))
-            result["error"] += (f"; {result['completed']:,} accepted by smtp, "
-                                f"{queued:,} still queued ({where or 'none'})")
-            if result["delivered"] == 0 and result["completed"]:
-                result["error"] += (" (nothing reached the mailbox: does `postroom serve` "
-                                    "run the mta and postoffice services yet?)")
-            result["log_tail"] = server.log_tail()
+        result = load_suite(source, server, args, count, "the mailbox",
+                            "the mta and postoffice services")
     finally:
         if conn is not None:
             conn.close()
@@ -322,43 +296,86 @@ def run_postroom(source: str, binary: str, template: Path, root: Path,
     return {"server": "postroom", **result, "exit_code": server.exit_code}
 
 
+# Where ``postroom serve`` runs more than SMTP: its other listeners stay on loopback.
+OTHER_LISTENERS = {"pop3.bind": "127.0.0.1", "imap.bind": "127.0.0.1",
+                   "pop3.general.alternate_port_enabled": "false",
+                   "imap.general.alternate_port_enabled": "false"}
+
+
 def make_template(binary: str, home: Path, dns_port: int) -> None:
     """smtp_accept's data directory; the other listeners (if any run) stay on loopback."""
     make_postroom_template(binary, home, dns_port)
-    for key, value in {"pop3.bind": "127.0.0.1", "imap.bind": "127.0.0.1",
-                       "pop3.general.alternate_port_enabled": "false",
-                       "imap.general.alternate_port_enabled": "false"}.items():
-        postroom_cli(binary, home, "settings", "set", key, value)
+    set_settings(binary, home, OTHER_LISTENERS)
 
 
-# -- report --------------------------------------------------------------------------------
+# -- runs and report (smtp_relay.py too) ------------------------------------------------
 
 
-def median(runs: list[dict[str, Any]], server: str, key: str) -> float | None:
-    values = [r[key] for r in runs if r["server"] == server and r["ok"]]
-    return statistics.median(values) if values else None
+def run_all(servers: list[str], args: argparse.Namespace, base: Path,
+            run_one: Callable[[str, Path], dict[str, Any]]) -> list[dict[str, Any]]:
+    """``--runs`` runs of each server, alternating, each in a fresh directory; scored.
+
+    A run's figures: ``rate`` counts every message over the time to the last delivery,
+    ``accept_rate`` what SMTP completed over smtp-source's time, CPU per completed
+    message; a run is ``ok`` without an error when every message was completed and
+    delivered.
+    """
+    runs: list[dict[str, Any]] = []
+    for i, server in alternating(servers, args.runs):
+        root = base / f"{server}-{i}"
+        root.mkdir()
+        try:
+            result = run_one(server, root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        result["run"] = i
+        seconds = result["deliver_seconds"]
+        result["rate"] = args.messages / seconds if seconds else None
+        accept = result["accept_seconds"]
+        result["accept_rate"] = result["completed"] / accept if accept else None
+        result["cpu_ms_per_message"] = (1000 * result["cpu_seconds"]
+                                        / max(result["completed"], 1))
+        result["ok"] = (not result["error"] and result["delivered"] >= args.messages
+                        and result["completed"] == args.messages)
+        runs.append(result)
+        if not args.json:
+            print(f"  {server} run {i}: "
+                  + (f"{result['rate']:,.0f} msgs/s" if result["ok"]
+                     else f"FAILED: {result['error'] or 'count mismatch'}"),
+                  file=sys.stderr)
+    return runs
 
 
-def print_table(report: dict[str, Any]) -> None:
-    p = report["parameters"]
-    print(f"SMTP to mailbox: {p['messages']:,} messages x {p['size']:,} bytes, "
-          f"{p['sessions']} sessions, smtp-source -> 127.0.0.1 -> "
-          "Postroom mailbox | Postfix -> smtp-sink")
-    print(f"{'server':<9} {'run':>3} {'accept s':>8} {'deliver s':>9} {'msgs/s':>8} "
-          f"{'delivered':>9} {'cpu ms/msg':>10}  status")
+def summarise(runs: list[dict[str, Any]], servers: list[str]) -> dict[str, Any]:
+    """Median end-to-end and accept-only rates of each server, and the ratio."""
+    summary: dict[str, Any] = {}
+    for name in servers:
+        summary[name] = median(runs, name, "rate")
+        summary[f"{name}_accept"] = median(runs, name, "accept_rate")
+    add_ratio(summary, TARGET_RATIO)
+    return summary
+
+
+def print_runs(report: dict[str, Any], heading: str, seconds_column: tuple[str, int],
+               count_column: str, verb: str) -> None:
+    """The table: one line a run, the medians, the ratio, and what failed runs left."""
+    print(heading)
+    label, width = seconds_column
+    print(f"{'server':<9} {'run':>3} {'accept s':>8} {label:>{width}} {'msgs/s':>8} "
+          f"{count_column:>9} {'cpu ms/msg':>10}  status")
     for r in report["runs"]:
-        deliver = r["deliver_seconds"]
+        seconds = r["deliver_seconds"]
         accept = r["accept_seconds"]
         print(f"{r['server']:<9} {r['run']:>3} "
               f"{'' if accept is None else f'{accept:.2f}':>8} "
-              f"{'' if deliver is None else f'{deliver:.2f}':>9} "
+              f"{'' if seconds is None else f'{seconds:.2f}':>{width}} "
               f"{r['rate'] or 0:>8,.0f} {r['delivered']:>9,} "
               f"{r['cpu_ms_per_message']:>10.2f}  "
               f"{'ok' if r['ok'] else 'FAILED: ' + (r['error'] or 'count mismatch')}")
     s = report["summary"]
     for name in ("postfix", "postroom"):
         if s.get(name) is not None:
-            print(f"median {name}: {s[name]:,.0f} msgs/s delivered "
+            print(f"median {name}: {s[name]:,.0f} msgs/s {verb} "
                   f"(accept only: {s[name + '_accept']:,.0f} msgs/s)")
     if s.get("ratio") is not None:
         verdict = "meets" if s["ratio"] >= TARGET_RATIO else "MISSES"
@@ -377,101 +394,71 @@ def print_table(report: dict[str, Any]) -> None:
                 print(f"{r['server']} run {r['run']} log tail:\n{r['log_tail']}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--size", type=int, default=5 * 1024, help="payload bytes")
-    parser.add_argument("--runs", type=int, default=3, help="runs per server (median)")
-    parser.add_argument("--only", choices=("both", "postroom", "postfix"), default="both")
-    parser.add_argument("--timeout", type=float, default=600,
-                        help="seconds a run may take from the first message to the last "
-                        "delivery")
-    parser.add_argument("--postroom", default=str(Path(sys.executable).with_name("postroom")),
-                        help="the postroom command (default: beside this Python)")
-    parser.add_argument("--dir", type=Path, default=None, help="where temporary data goes")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 when the target is missed (exit 2 on a failed run)")
+def print_table(report: dict[str, Any]) -> None:
+    p = report["parameters"]
+    print_runs(report, f"SMTP to mailbox: {p['messages']:,} messages x {p['size']:,} bytes, "
+               f"{p['sessions']} sessions, smtp-source -> 127.0.0.1 -> "
+               "Postroom mailbox | Postfix -> smtp-sink",
+               ("deliver s", 9), "delivered", "delivered")
+
+
+def parse_arguments(description: str, timeout_help: str,
+                    more: Callable[[argparse.ArgumentParser], None] | None = None
+                    ) -> argparse.Namespace:
+    """The flags of this script and smtp_relay.py (``more`` adds the relay's own)."""
+    parser = argparse.ArgumentParser(description=description)
+    add_load_arguments(parser)
+    if more is not None:
+        more(parser)
+    parser.add_argument("--timeout", type=float, default=600, help=timeout_help)
+    add_output_arguments(parser,
+                         "exit 1 when the target is missed (exit 2 on a failed run)")
     args = parser.parse_args()
     for name in ("messages", "sessions", "size", "runs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
+    return args
 
-    # SIGTERM (and SIGINT, even where a shell ignored it) unwind through the finally
-    # blocks, so the servers, the sink and the temporary directory go away.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    source = ensure_smtp_source()
-    servers = ["postfix", "postroom"] if args.only == "both" else [args.only]
-    base = Path(tempfile.mkdtemp(prefix="postroom-deliver-bench-", dir=args.dir))
-    base.chmod(0o755)  # Postfix's daemons run as the postfix user and need to traverse it
-    dns = DnsStub()
-    dns.start()
-    runs: list[dict[str, Any]] = []
-    try:
-        template = base / "postroom-template"
-        if "postroom" in servers:
-            make_template(args.postroom, template, dns.port)
-        for i in range(1, args.runs + 1):
-            for server in servers if i % 2 else list(reversed(servers)):
-                root = base / f"{server}-{i}"
-                root.mkdir()
-                try:
-                    if server == "postfix":
-                        result = run_postfix(source, root, args)
-                    else:
-                        result = run_postroom(source, args.postroom, template, root, args)
-                finally:
-                    shutil.rmtree(root, ignore_errors=True)
-                result["run"] = i
-                seconds = result["deliver_seconds"]
-                result["rate"] = args.messages / seconds if seconds else None
-                accept = result["accept_seconds"]
-                result["accept_rate"] = result["completed"] / accept if accept else None
-                result["cpu_ms_per_message"] = (1000 * result["cpu_seconds"]
-                                                / max(result["completed"], 1))
-                result["ok"] = (not result["error"] and result["delivered"] >= args.messages
-                                and result["completed"] == args.messages)
-                runs.append(result)
-                if not args.json:
-                    print(f"  {server} run {i}: "
-                          + (f"{result['rate']:,.0f} msgs/s" if result["ok"]
-                             else f"FAILED: {result['error'] or 'count mismatch'}"),
-                          file=sys.stderr)
-    finally:
-        dns.close()
-        shutil.rmtree(base, ignore_errors=True)
 
-    summary: dict[str, Any] = {}
-    for name in servers:
-        summary[name] = median(runs, name, "rate")
-        summary[f"{name}_accept"] = median(runs, name, "accept_rate")
-    if summary.get("postfix") and summary.get("postroom"):
-        summary["ratio"] = summary["postroom"] / summary["postfix"]
-    summary["target_ratio"] = TARGET_RATIO
-    report = {
-        "parameters": {"messages": args.messages, "sessions": args.sessions,
-                       "size": args.size, "runs": args.runs, "timeout": args.timeout},
-        "servers": servers, "runs": runs, "summary": summary,
-        "dns_queries": dns.queries if "postroom" in servers else None,
-    }
-    if args.json:
-        json.dump(report, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print_table(report)
-
-    if not args.check:
+def exit_status(check: bool, runs: list[dict[str, Any]], summary: dict[str, Any]) -> int:
+    """0, or with ``--check``: 2 when a run failed, 1 when the ratio misses the target."""
+    if not check:
         return 0
     if any(not r["ok"] for r in runs):
         return 2
     return 1 if summary.get("ratio") is not None and summary["ratio"] < TARGET_RATIO else 0
 
 
-if __name__ == "__main__":
+def main() -> int:
+    args = parse_arguments(__doc__.splitlines()[0], "seconds a run may take from the first "
+                           "message to the last delivery")
+    exit_on_signals()
+    source = ensure_smtp_source()
+    servers = chosen_servers(args.only)
+    base = base_dir("postroom-deliver-bench-", args.dir)
+    dns = DnsStub()
+    dns.start()
     try:
-        sys.exit(main())
-    except (BenchError, PeerError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        template = base / "postroom-template"
+        if "postroom" in servers:
+            make_template(args.postroom, template, dns.port)
+        runs = run_all(servers, args, base, lambda server, root: (
+            run_postfix(source, root, args) if server == "postfix"
+            else run_postroom(source, args.postroom, template, root, args)))
+    finally:
+        dns.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+    summary = summarise(runs, servers)
+    report = {
+        "parameters": {"messages": args.messages, "sessions": args.sessions,
+                       "size": args.size, "runs": args.runs, "timeout": args.timeout},
+        "servers": servers, "runs": runs, "summary": summary,
+        "dns_queries": dns.queries if "postroom" in servers else None,
+    }
+    emit(report, args.json, print_table)
+    return exit_status(args.check, runs, summary)
+
+
+if __name__ == "__main__":
+    run_main(main)
