@@ -5,7 +5,8 @@ connector "SF" delivers into mailboxes), and the IMAP model the services rely on
 RFC 3501 2.3.1.1 (UID and UIDVALIDITY: UIDs strictly increase inside a folder and are
 never reused; UIDVALIDITY changes whenever a folder name is recreated), RFC 7162
 (CONDSTORE: every flag change bumps the folder's HIGHESTMODSEQ and stamps the message
-with it).
+with it; QRESYNC, 3.2: every removal bumps it too and is remembered with it, so a
+client can ask which UIDs vanished since a mod-sequence it knows).
 
 This module is the contract; ``backends/sqlite/messages.py`` is the embedded
 implementation. Promises every implementation keeps:
@@ -15,6 +16,10 @@ implementation. Promises every implementation keeps:
 * The quota check and the mailbox usage update happen in the same transaction as the
   row insert, so usage is exact under any number of concurrent appenders, in one
   process or several.
+* Every removal of messages from a folder (expunge, move out, age-based deletion)
+  bumps the folder's HIGHESTMODSEQ once and records each removed UID with that
+  mod-sequence, in the same transaction; :meth:`MessageStore.expunged_since` reads
+  them back. The records go with their folder.
 * Bad input (unknown post office / mailbox / folder, bad flag, bad folder name)
   raises :class:`MessageStoreError` naming the field and changes nothing.
 
@@ -93,6 +98,36 @@ class MessageInfo:
     internal_date: float
     modseq: int
     path: str          # relative to DIR/messages
+
+
+UidRanges = list[tuple[int, int]]
+
+
+def merge_ranges(ranges: Iterable[tuple[int, int]]) -> UidRanges:
+    """Sorted, merged inclusive ranges (adjacent ones joined)."""
+    out: UidRanges = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def intersect_ranges(a: Sequence[tuple[int, int]], b: Sequence[tuple[int, int]]) -> UidRanges:
+    """The intersection of two sorted, merged range lists."""
+    out: UidRanges = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo <= hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
 
 
 def check_folder_name(name: str) -> str:
@@ -184,6 +219,16 @@ class MessageStore(Protocol):
 
     def delete_older_than(self, postoffice: str, days: float, folder: str | None = None) -> int:
         """Remove a post office's messages older than ``days`` (optionally one folder)."""
+
+    def expunged_since(self, postoffice: str, mailbox: str, folder: str, modseq: int,
+                       uids: Sequence[tuple[int, int]] | None = None) -> UidRanges:
+        """UIDs removed from the folder with a mod-sequence above ``modseq``, as sorted,
+        merged inclusive ranges, optionally only those within the ``uids`` ranges.
+
+        For IMAP QRESYNC (RFC 7162 3.2.5, 3.2.6: ``VANISHED (EARLIER)``). Where the
+        store cannot know (removals made before it kept records, in a data directory
+        from an older Postroom), the answer is every UID below UIDNEXT that is absent
+        now: a superset, which RFC 7162 allows and clients ignore the unknown part of."""
 
     def remove_mailbox_files(self, postoffice: str, mailbox: str) -> None:
         """Remove the files of a mailbox whose rows were already deleted."""

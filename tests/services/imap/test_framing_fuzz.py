@@ -70,6 +70,77 @@ def test_parse_command_raises_only_parse_error(data: bytes) -> None:
             parse_command(b"t " + name + b" " + data)
 
 
+QRESYNC_PIECES = st.sampled_from([b"(", b")", b" ", b"QRESYNC", b"CONDSTORE", b"1", b"0",
+                                  b"7", b"4294967296", b"9223372036854775808", b":", b",",
+                                  b"*", b"$", b"12:3", b"x"])
+
+
+def _ranges_size(text: str) -> int:
+    from postroom.services.imap.search import SequenceSet
+    return sum(hi - lo + 1 for lo, hi in SequenceSet.parse(text, 1).ranges)
+
+
+def _check_select(command: object) -> None:
+    """What a parsed SELECT promises the handler (RFC 7162 §3.2.5 grammar)."""
+    from postroom.services.imap.commands import Select
+    assert isinstance(command, Select)
+    q = command.qresync
+    if q is None:
+        return
+    assert command.condstore
+    assert 1 <= q.uidvalidity <= 0xFFFFFFFF and 1 <= q.modseq <= 2 ** 63 - 1
+    for text in (q.known_uids, *(q.seq_match or ())):
+        assert text is None or ("*" not in text and "$" not in text and _ranges_size(text))
+    if q.seq_match is not None:
+        numbers, uids = q.seq_match
+        assert _elements(numbers) == _elements(uids)
+
+
+def _elements(text: str) -> int:
+    """How many numbers a sequence set writes (duplicates counted, as pairs go)."""
+    total = 0
+    for piece in text.split(","):
+        lo, _, hi = piece.partition(":")
+        total += abs(int(hi or lo) - int(lo)) + 1
+    return total
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(QRESYNC_PIECES, max_size=30))
+def test_select_parameters_parse_or_refuse(parts: list[bytes]) -> None:
+    from postroom.services.imap.commands import ParseError
+    data = b"t SELECT INBOX (QRESYNC (" + b"".join(parts)
+    for text in (data, data + b"))", b"t EXAMINE INBOX " + b"".join(parts)):
+        try:
+            command = parse_command(text)
+        except ParseError as exc:
+            assert exc.tag == "t" and exc.text
+            continue
+        _check_select(command)
+
+
+uid_set = st.lists(st.tuples(st.integers(1, 4000), st.integers(0, 3)), min_size=1,
+                   max_size=4).map(lambda r: ",".join(
+                       str(lo) if not n else f"{lo}:{lo + n}" for lo, n in r))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 0xFFFFFFFF), st.integers(1, 2 ** 63 - 1), st.none() | uid_set,
+       st.none() | st.integers(1, 50))
+def test_well_formed_qresync_round_trips(validity: int, modseq: int, known: str | None,
+                                         match: int | None) -> None:
+    from postroom.services.imap.commands import Qresync
+    text = f"{validity} {modseq}" + (f" {known}" if known else "")
+    seq_match = None
+    if match is not None:
+        seq_match = (f"1:{match}" if match > 1 else "1",
+                     ",".join(str(3 * i + 1) for i in range(match)))
+        text += f" ({seq_match[0]} {seq_match[1]})"
+    command = parse_command(f"t SELECT INBOX (QRESYNC ({text}))".encode())
+    _check_select(command)
+    assert command.qresync == Qresync(validity, modseq, known, seq_match)  # type: ignore[attr-defined]
+
+
 def test_literals_and_limits() -> None:
     events = drive([b"a LOGIN {3}\r\n", b"bob {2+}\r\npw\r\n"])
     assert isinstance(events[0], Continuation)

@@ -1,6 +1,8 @@
 """Commands of any state and of the not-authenticated state (RFC 3501 §6.1-6.2, RFC 9051
 §6.1-6.3): CAPABILITY, NOOP, LOGOUT, ID (RFC 2971), ENABLE (RFC 5161), COMPRESS
 (RFC 4978), STARTTLS, LOGIN, AUTHENTICATE (PLAIN, LOGIN, CRAM-MD5; SASL-IR, RFC 4959).
+ENABLE knows CONDSTORE, QRESYNC (RFC 7162, which implies CONDSTORE), UTF8=ACCEPT
+(RFC 6855) and IMAP4rev2.
 
 Logins go through :class:`postroom.auth.logins.LoginChecker` (service ``imap``): the
 same names as POP3 and SMTP (any address of the mailbox, ``mailbox@postoffice``, the
@@ -59,11 +61,16 @@ async def enable(s: ImapSession, c: cmd.Enable) -> None:
         return
     done = []
     for cap in c.capabilities:
-        if cap in ("CONDSTORE", "UTF8=ACCEPT", "IMAP4REV2"):
+        if cap in ("CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2"):
             if cap == "UTF8=ACCEPT":
                 s.flags.utf8 = True
-            if cap == "CONDSTORE":
+            if cap in ("CONDSTORE", "QRESYNC"):
                 s.flags.condstore = True
+            if cap == "QRESYNC":
+                # RFC 7162 §3.2: QRESYNC implies CONDSTORE; from the tagged OK on,
+                # expunges are announced as VANISHED.
+                s.flags.qresync = True
+                s.flags.enabled.add("CONDSTORE")
             if cap not in s.flags.enabled:
                 s.flags.enabled.add(cap)
                 done.append(cap)

@@ -67,12 +67,22 @@ class Compress(Command):
 
 
 @dataclass(frozen=True)
+class Qresync:
+    """The QRESYNC select parameter (RFC 7162 3.2.5): what the client last knew."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: str | None = None                  # a sequence set of UIDs, no "*"
+    seq_match: tuple[str, str] | None = None       # known sequence numbers, their UIDs
+
+
+@dataclass(frozen=True)
 class Select(Command):
     """SELECT or EXAMINE, with the CONDSTORE / QRESYNC parameters (RFC 7162)."""
 
     mailbox: bytes
     condstore: bool = False
-    qresync: tuple[int, int, str | None] | None = None   # uidvalidity, modseq, known uids
+    qresync: Qresync | None = None
 
 
 @dataclass(frozen=True)
@@ -276,28 +286,13 @@ def _select(r: Reader, tag: str, name: str, uid: bool) -> Command:
     mailbox = r.astring("a mailbox name")
     condstore, qresync = False, None
     if r.take(b" "):
-        def param(r: Reader) -> tuple[str, Any]:
+        def param(r: Reader) -> tuple[str, Qresync | None]:
             key = r.keyword()
             if key == "CONDSTORE":
                 return key, None
             if key == "QRESYNC":
                 r.sp()
-
-                def inner(r: Reader) -> tuple[int, int, str | None]:
-                    validity = r.nz_number("a UIDVALIDITY")
-                    r.sp()
-                    modseq = r.nz_number("a mod-sequence")
-                    known = None
-                    if r.take(b" ") and not r.peek(b"("):
-                        known = r.sequence_set()
-                        r.take(b" ")
-                    if r.peek(b"("):
-                        r.parens(lambda r: r.sequence_set())
-                    return validity, modseq, known
-                r.expect(b"(")
-                r.pos -= 1
-                values = _one_paren(r, inner)
-                return key, values
+                return key, _one_paren(r, _qresync)
             raise ArgumentError(f"unknown SELECT parameter {key}")
         for key, value in r.parens(param):
             if key == "CONDSTORE":
@@ -307,10 +302,50 @@ def _select(r: Reader, tag: str, name: str, uid: bool) -> Command:
     return Select(tag, name, mailbox, condstore, qresync)
 
 
+def _qresync(r: Reader) -> Qresync:
+    """``uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data]``."""
+    validity = r.nz_number("a UIDVALIDITY")
+    if validity > 0xFFFFFFFF:
+        raise ArgumentError("QRESYNC UIDVALIDITY is beyond 4294967295")
+    r.sp()
+    modseq = r.nz_number("a mod-sequence")
+    known = seq_match = None
+    if r.take(b" ") and not r.peek(b"("):
+        known = _no_star(r, "known UIDs")
+        if r.take(b" ") and not r.peek(b"("):
+            raise ArgumentError(f"expected '(' of the QRESYNC sequence match data{r._where()}")
+    if r.peek(b"("):
+        def sets(r: Reader) -> tuple[str, str]:
+            numbers = _no_star(r, "known sequence set")
+            r.sp()
+            uids = _no_star(r, "known UID set")
+            return numbers, uids
+        seq_match = _one_paren(r, sets)
+        if _count(seq_match[0]) != _count(seq_match[1]):
+            raise ArgumentError("QRESYNC known sequence set and known UID set differ in size")
+    return Qresync(validity, modseq, known, seq_match)
+
+
+def _no_star(r: Reader, what: str) -> str:
+    """A sequence set where RFC 7162 forbids ``*`` (and ``$`` makes no sense)."""
+    text = r.sequence_set()
+    if "*" in text or "$" in text:
+        raise ArgumentError(f"QRESYNC {what} may not contain '*' or '$'")
+    return text
+
+
+def _count(text: str) -> int:
+    total = 0
+    for piece in text.split(","):
+        lo, _, hi = piece.partition(":")
+        total += abs(int(hi or lo) - int(lo)) + 1
+    return total
+
+
 def _one_paren(r: Reader, inner: Any) -> Any:
-    r.expect(b"(")
+    r.expect(b"(", "'('")
     value = inner(r)
-    r.expect(b")")
+    r.expect(b")", "')'")
     return value
 
 

@@ -51,6 +51,13 @@ def find(infos: list[FolderInfo], name: str) -> FolderInfo | None:
 
 
 async def select(s: ImapSession, c: cmd.Select) -> None:
+    """SELECT / EXAMINE with the CONDSTORE and QRESYNC parameters (RFC 7162; the
+    resynchronisation itself is :mod:`.qresync`); ``OK [CLOSED]`` first when they
+    replace a selected mailbox (RFC 7162 §3.2.11, RFC 9051 §6.3.2)."""
+    if c.qresync is not None and not s.flags.qresync:
+        # RFC 7162 3.2.5: BAD, and the selected mailbox (if any) stays selected.
+        s.done(c, "BAD", f"{c.name} with QRESYNC needs ENABLE QRESYNC first")
+        return
     if s.selected is not None:
         s.select(None)
         s.send(wire.status("OK", "previous mailbox closed", "CLOSED"))
@@ -80,13 +87,9 @@ async def select(s: ImapSession, c: cmd.Select) -> None:
     out += [wire.status("OK", "UIDs valid", f"UIDVALIDITY {uidvalidity}"),
             wire.status("OK", "predicted next UID", f"UIDNEXT {uidnext}"),
             wire.status("OK", "highest", f"HIGHESTMODSEQ {highestmodseq}")]
-    if c.qresync is not None and c.qresync[0] == uidvalidity:
-        since = c.qresync[1]
-        changed = [u for u in folder.uids if folder.info[u].modseq > since]
-        for uid in changed:
-            out.append(wire.untagged(
-                f"{folder.seq(uid)} FETCH (UID {uid} FLAGS ({' '.join(folder.flags(uid))}) "
-                f"MODSEQ ({folder.info[uid].modseq}))"))
+    if c.qresync is not None and c.qresync.uidvalidity == uidvalidity:
+        from postroom.services.imap.qresync import resynchronise
+        out += await resynchronise(s, folder, c.qresync)
     s.send(out)
     s.select(folder)
     s.done(c, "OK", f"{c.name} completed", "READ-ONLY" if readonly else "READ-WRITE")

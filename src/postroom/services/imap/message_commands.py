@@ -1,7 +1,10 @@
 """Commands of the selected state (RFC 3501 §6.4, RFC 9051 §6.4): FETCH, STORE, SEARCH
 (ESEARCH RFC 4731), SORT and THREAD (RFC 5256), COPY and MOVE (RFC 6851) with UIDPLUS
 codes (RFC 4315), EXPUNGE, UID EXPUNGE, CLOSE, UNSELECT (RFC 3691); CONDSTORE
-(RFC 7162): MODSEQ items, CHANGEDSINCE, UNCHANGEDSINCE and the MODIFIED code.
+(RFC 7162): MODSEQ items, CHANGEDSINCE, UNCHANGEDSINCE and the MODIFIED code; QRESYNC
+(RFC 7162 §3.2): ``UID FETCH ... (CHANGEDSINCE m VANISHED)`` answers ``VANISHED
+(EARLIER)`` first (:mod:`.qresync`), every FETCH caused by a flag change carries the
+UID, and EXPUNGE / MOVE end with ``OK [HIGHESTMODSEQ n]``.
 
 Message content comes from :class:`.message_cache.MessageCache` (parsed once);
 RFC822.SIZE is the CRLF size the POP3 service also uses (``message_crlf_size``), so it
@@ -12,8 +15,8 @@ Numbers: sequence numbers are the session's (:class:`.selected.SelectedFolder`);
 during FETCH, STORE and SEARCH by number, expunges by others are announced only at
 the next command that allows it (RFC 3501 §7.4.1).
 
-Known limits: QRESYNC is not offered (no VANISHED responses); SEARCH
-with charsets other than US-ASCII and UTF-8 is refused with BADCHARSET.
+Known limits: SEARCH with charsets other than US-ASCII and UTF-8 is refused with
+BADCHARSET.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from postroom.services.imap.fetch_items import FetchItem
 from postroom.services.imap.mailbox_commands import find, folder_name, folders
 from postroom.services.imap.message import MessageView
 from postroom.services.imap.message_cache import HeaderView
+from postroom.services.imap.qresync import vanished_earlier
 from postroom.services.imap.search_keys import CHARSETS, resolve
 from postroom.services.pop3.maildrop import crlf_sizes
 from postroom.store.messages import MessageInfo, MessageStoreError, QuotaExceeded, check_flags
@@ -105,6 +109,9 @@ class Msg:
 async def fetch(s: ImapSession, c: cmd.Fetch) -> None:
     folder = s.selected
     assert folder is not None
+    if c.vanished and not s.flags.qresync:
+        s.done(c, "BAD", "the VANISHED modifier needs ENABLE QRESYNC first")
+        return
     uids = _uids(s, c, c.sequence, c.uid)
     if uids is None:
         return
@@ -128,12 +135,21 @@ async def fetch(s: ImapSession, c: cmd.Fetch) -> None:
                     info, flags=tuple(sorted({*info.flags, "\\Seen"})), modseq=modseq)
             if not any(i.name == "FLAGS" for i in items):
                 items.append(FetchItem("FLAGS"))
+            if s.flags.qresync and not any(i.name == "UID" for i in items):
+                items.insert(0, FetchItem("UID"))     # RFC 7162 §3.2: a flag change
+    vanished: list[bytes] = []
+    if c.vanished and c.changed_since is not None:
+        # RFC 7162 §3.2.6: the set's expunged UIDs first; "*" reaches up to UIDNEXT-1,
+        # where the last messages may have been.
+        largest = max(folder.uids[-1] if folder.uids else 0, folder.uidnext - 1)
+        wanted = search.SequenceSet.parse(c.sequence, largest)
+        vanished = await vanished_earlier(s, folder, c.changed_since, wanted.ranges)
     try:
         out, missing = await s.io(_render_all, s, uids, items)
     except ValueError as exc:
         s.done(c, "BAD", str(exc))
         return
-    s.send(out)
+    s.send(vanished + out)
     await s.sync(expunge=c.uid)
     if missing:
         s.done(c, "NO", "some messages were expunged meanwhile", "EXPUNGEISSUED")
@@ -301,7 +317,7 @@ async def store(s: ImapSession, c: cmd.Store) -> None:
             if seq is None or uid not in folder.info:
                 continue
             extra = f" MODSEQ ({folder.info[uid].modseq})" if s.flags.condstore else ""
-            uid_part = f"UID {uid} " if c.uid else ""
+            uid_part = f"UID {uid} " if c.uid or s.flags.qresync else ""   # RFC 7162 §3.2
             out.append(wire.untagged(f"{seq} FETCH ({uid_part}FLAGS "
                                      f"({' '.join(folder.flags(uid))}){extra})"))
         s.send(out)
@@ -468,7 +484,7 @@ async def copy_move(s: ImapSession, c: cmd.CopyMove) -> None:
         if code:
             s.send(wire.status("OK", "moved", code))
         await s.sync(expunge=True, force=True)
-        s.done(c, "OK", f"{'UID ' if c.uid else ''}MOVE completed")
+        s.done(c, "OK", f"{'UID ' if c.uid else ''}MOVE completed", _highest(s))
     else:
         await s.sync(expunge=c.uid)
         s.done(c, "OK", f"{'UID ' if c.uid else ''}COPY completed", code)
@@ -501,7 +517,17 @@ async def expunge(s: ImapSession, c: cmd.Command) -> None:
         only = set(uids)
     await _expunge_deleted(s, only)
     await s.sync(expunge=True, force=True)
-    s.done(c, "OK", f"{c.name} completed")
+    s.done(c, "OK", f"{c.name} completed", _highest(s))
+
+
+def _highest(s: ImapSession) -> str | None:
+    """``HIGHESTMODSEQ n`` for the tagged OK of EXPUNGE and MOVE under QRESYNC: the
+    VANISHED responses carry no mod-sequence, this tells the client where it stands
+    (RFC 7162 §3.2.7, §3.2.9)."""
+    folder = s.selected
+    if not s.flags.qresync or folder is None or folder.pending_expunge:
+        return None
+    return f"HIGHESTMODSEQ {folder.highestmodseq}"
 
 
 async def close(s: ImapSession, c: cmd.Command) -> None:

@@ -5,10 +5,14 @@ the client was told of, in order, with their flags and mod-sequences. :meth:`syn
 compares a fresh listing from the store with that list and returns the untagged
 responses that bring the client up to date, in an order that keeps numbers right:
 ``EXPUNGE`` for each vanished message from the highest number down (each number is
-the one the client holds at that moment), then ``EXISTS`` for new messages (and
-``RECENT``), then ``FETCH (FLAGS ...)`` for changed flags (with ``MODSEQ`` once
+the one the client holds at that moment) or, once the client enabled QRESYNC, one
+``VANISHED uid-set`` (RFC 7162 §3.2.10), then ``EXISTS`` for new messages (and
+``RECENT``), then ``FETCH (UID FLAGS ...)`` for changed flags (with ``MODSEQ`` once
 CONDSTORE is on). During FETCH, STORE and SEARCH by sequence number expunges are held
-back (RFC 3501 §7.4.1) and announced at the next command that allows them.
+back (RFC 3501 §7.4.1) and announced at the next command that allows them; a QRESYNC
+client meanwhile ends each command with ``OK [HIGHESTMODSEQ n]``, ``n`` the
+:attr:`SelectedFolder.held_modseq` below the held-back expunges, so a
+resynchronisation from the highest MODSEQ it saw cannot miss them (RFC 7162 §3.2).
 
 Known limits: the listing is the folder's whole index, shared by the sessions of the
 service (:mod:`.folder_index`); the cheap ``folder_state`` check (UIDNEXT,
@@ -23,6 +27,7 @@ import bisect
 from dataclasses import dataclass, field
 
 from postroom.services.imap import wire
+from postroom.services.imap.search import SequenceSet
 from postroom.store.messages import MessageInfo
 
 
@@ -37,6 +42,7 @@ class SelectedFolder:
     info: dict[int, MessageInfo] = field(default_factory=dict)
     recent: set[int] = field(default_factory=set)
     pending_expunge: bool = False
+    held_modseq: int = 0      # HIGHESTMODSEQ when expunges were first held back
 
     def load(self, uids: list[int], info: dict[int, MessageInfo]) -> None:
         """Start from a folder index (copied: the index is shared and immutable)."""
@@ -53,7 +59,6 @@ class SelectedFolder:
 
     def resolve(self, sequence: str, uid: bool) -> list[int]:
         """The UIDs a sequence set names (in UID order); RFC 9051 §9 ``*`` semantics."""
-        from postroom.services.imap.search import SequenceSet
         if uid:
             largest = self.uids[-1] if self.uids else 0
             wanted = SequenceSet.parse(sequence, largest)
@@ -69,14 +74,18 @@ class SelectedFolder:
         return [self.uids[n - 1] for n in wanted.values(len(self.uids))]
 
     def sync(self, current: dict[int, MessageInfo], *, expunge: bool, condstore: bool,
-             quiet: set[int] = frozenset(), state: tuple[int, int, int] | None = None,
-             ) -> list[bytes]:
+             qresync: bool = False, quiet: set[int] = frozenset(),
+             state: tuple[int, int, int] | None = None) -> list[bytes]:
         """Untagged responses for what changed (``current``: UID -> info of every
         message now in the folder); the view is updated to match."""
         out: list[bytes] = []
         gone = [u for u in self.uids if u not in current]
         if gone:
-            if expunge:
+            if expunge and qresync:
+                out.append(wire.untagged(f"VANISHED {SequenceSet.of(gone)}"))
+                self.forget(gone)
+                self.pending_expunge = False
+            elif expunge:
                 for uid in reversed(gone):
                     n = self.seq(uid)
                     assert n is not None
@@ -86,7 +95,11 @@ class SelectedFolder:
                     self.recent.discard(uid)
                 self.pending_expunge = False
             else:
+                if not self.pending_expunge:
+                    self.held_modseq = self.highestmodseq
                 self.pending_expunge = True
+        else:
+            self.pending_expunge = False
         last = self.uids[-1] if self.uids else 0
         new = sorted(u for u in current if u > last and u not in self.info)
         info = self.info
@@ -111,6 +124,14 @@ class SelectedFolder:
         if state is not None:
             _, self.uidnext, self.highestmodseq = state
         return out
+
+    def forget(self, gone: list[int]) -> None:
+        """Drop expunged UIDs from the view (all at once: one pass over the list)."""
+        doomed = set(gone)
+        self.uids = [u for u in self.uids if u not in doomed]
+        for uid in doomed:
+            self.info.pop(uid, None)
+            self.recent.discard(uid)
 
     def flags(self, uid: int) -> list[str]:
         flags = list(self.info[uid].flags)

@@ -251,6 +251,12 @@ class ImapSession:
     def done(self, command: cmd.Command, status: str, text: str,
              code: str | None = None) -> None:
         """The tagged response ending ``command``, and its log lines."""
+        folder = self.selected
+        if folder is not None and folder.pending_expunge and self.flags.qresync:
+            # RFC 7162 §3.2: after this command's MODSEQ values, a HIGHESTMODSEQ below
+            # the expunges not yet announced.
+            self.write(wire.status("OK", "expunges held back",
+                                   f"HIGHESTMODSEQ {folder.held_modseq}"))
         line = wire.tagged(command.tag, status, text, code)
         self.write(line)
         self.log.command(command, line.decode("utf-8", "replace").strip(), self._sent, 0)
@@ -283,7 +289,7 @@ class ImapSession:
         caps += ["NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "LIST-EXTENDED",
                  "LIST-STATUS", "SPECIAL-USE", "ESEARCH",
                  "SORT", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT", "CONDSTORE",
-                 "QUOTA", "QUOTA=RES-STORAGE", "BINARY", "MULTIAPPEND", "UTF8=ACCEPT",
+                 "QRESYNC", "QUOTA", "QUOTA=RES-STORAGE", "BINARY", "MULTIAPPEND", "UTF8=ACCEPT",
                  f"APPENDLIMIT={policy.append_limit(settings)}", "STATUS=SIZE",
                  "COMPRESS=DEFLATE"]
         if policy.xlist_enabled(settings):
@@ -345,4 +351,4 @@ class ImapSession:
             self.state = State.LOGOUT
             return
         self.send(folder.sync(index.info, expunge=expunge, condstore=self.flags.condstore,
-                              quiet=quiet, state=index.state))
+                              qresync=self.flags.qresync, quiet=quiet, state=index.state))

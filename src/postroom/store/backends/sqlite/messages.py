@@ -68,6 +68,8 @@ from postroom.store.messages import (
     QuotaExceeded,
     check_flags,
     check_folder_name,
+    intersect_ranges,
+    merge_ranges,
 )
 from postroom.store.processes import process_alive
 from postroom.store.wake import MAILBOX_CHANGES, Waker
@@ -132,6 +134,21 @@ def fsync_path(path: Path, directory: bool = False) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _gaps(present: list[int], last: int) -> list[tuple[int, int]]:
+    """The ranges of 1..``last`` not in ``present`` (sorted)."""
+    out: list[tuple[int, int]] = []
+    expected = 1
+    for uid in present:
+        if uid > last:
+            break
+        if uid > expected:
+            out.append((expected, uid - 1))
+        expected = uid + 1
+    if expected <= last:
+        out.append((expected, last))
+    return out
 
 
 def _flags_text(flags: Iterable[str]) -> str:
@@ -453,6 +470,34 @@ class SqliteMessageStore:
     def open(self, postoffice: str, mailbox: str, folder: str, uid: int) -> BinaryIO:
         return open(self._message_path(postoffice, mailbox, folder, uid), "rb")
 
+    def expunged_since(self, postoffice: str, mailbox: str, folder: str, modseq: int,
+                       uids: Sequence[tuple[int, int]] | None = None,
+                       ) -> list[tuple[int, int]]:
+        if isinstance(modseq, bool) or not isinstance(modseq, int) or modseq < 0:
+            raise MessageStoreError("modseq", f"invalid mod-sequence {modseq!r}")
+        wanted = None if uids is None else merge_ranges(uids)
+        conn = self._store.conn
+        cursor = conn.cursor()
+        cursor.row_factory = None
+        began = not conn.in_transaction
+        if began:
+            conn.execute("BEGIN")          # one snapshot: folder row, tombstones, messages
+        try:
+            row = self._folder(conn, postoffice, mailbox, canonical_folder(folder))
+            if modseq >= row["expunged_floor"]:
+                found = merge_ranges((u, u) for (u,) in cursor.execute(
+                    "SELECT uid FROM expunged WHERE folder_id=? AND modseq>? ORDER BY uid",
+                    (row["id"], modseq)))
+            else:
+                # Removals before tombstones were kept: every absent UID below UIDNEXT.
+                live = [u for (u,) in cursor.execute(
+                    "SELECT uid FROM message WHERE folder_id=? ORDER BY uid", (row["id"],))]
+                found = _gaps(live, row["uidnext"] - 1)
+        finally:
+            if began:
+                conn.execute("COMMIT")
+        return found if wanted is None else intersect_ranges(found, wanted)
+
     def usage(self, postoffice: str, mailbox: str) -> tuple[int, int]:
         box = self._mailbox(self._store.conn, postoffice, mailbox)
         return box["used_bytes"], box["message_count"]
@@ -537,11 +582,13 @@ class SqliteMessageStore:
                 if current is None:
                     raise MessageStoreError("target", "folder was deleted")
                 uid, modseq = current["uidnext"], current["highestmodseq"] + 1
+                moved: list[int] = []
                 for r, rel in zip(rows, links, strict=True):
                     if move:
                         deleted = conn.execute("DELETE FROM message WHERE id=?", (r["id"],))
                         if deleted.rowcount == 0:
                             continue     # expunged meanwhile
+                        moved.append(r["uid"])
                     conn.execute(
                         "INSERT INTO message (folder_id, uid, path, size, internal_date, "
                         "flags, modseq) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -552,8 +599,8 @@ class SqliteMessageStore:
                 conn.execute("UPDATE folder SET uidnext=?, highestmodseq=? WHERE id=?",
                              (uid, modseq, dst["id"]))
                 if move:
-                    conn.execute("UPDATE folder SET highestmodseq=highestmodseq+1 WHERE id=?",
-                                 (src["id"],))
+                    if moved:
+                        self._tombstones(conn, src["id"], moved)
                 else:
                     self._charge(conn, src["mailbox_id"], sum(r["size"] for r in rows),
                                  len(rows))
@@ -564,6 +611,8 @@ class SqliteMessageStore:
         self._unlink(unused)
         if move:
             self._unlink(r["path"] for r in rows if r["uid"] in mapping)
+        if mapping:
+            self._changed()
         return mapping
 
     def expunge(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int]) -> int:
@@ -573,10 +622,9 @@ class SqliteMessageStore:
             row = self._folder(conn, postoffice, mailbox, canonical_folder(folder))
             rows = conn.execute(
                 f"DELETE FROM message WHERE folder_id=? AND uid IN ({marks}) "
-                "RETURNING path, size", (row["id"], *uid_list)).fetchall()
+                "RETURNING uid, path, size", (row["id"], *uid_list)).fetchall()
             if rows:
-                conn.execute("UPDATE folder SET highestmodseq=highestmodseq+1 WHERE id=?",
-                             (row["id"],))
+                self._tombstones(conn, row["id"], [r["uid"] for r in rows])
                 self._charge(conn, row["mailbox_id"], -sum(r["size"] for r in rows),
                              -len(rows))
         self._unlink(r["path"] for r in rows)
@@ -589,7 +637,7 @@ class SqliteMessageStore:
         if not isinstance(days, int | float) or days < 0:
             raise MessageStoreError("days", "must be a non-negative number")
         cutoff = time.time() - days * 86400
-        sql = ("SELECT msg.id, msg.path, msg.size, f.id AS folder_id, f.mailbox_id "
+        sql = ("SELECT msg.id, msg.uid, msg.path, msg.size, f.id AS folder_id, f.mailbox_id "
                "FROM message msg JOIN folder f ON msg.folder_id=f.id "
                "JOIN mailbox mb ON f.mailbox_id=mb.id JOIN postoffice p ON mb.postoffice_id=p.id "
                "WHERE p.name=? AND msg.internal_date < ?")
@@ -603,17 +651,20 @@ class SqliteMessageStore:
                 raise MessageStoreError("postoffice", f"no post office {postoffice!r}")
             rows = conn.execute(sql, params).fetchall()
             per_box: dict[int, list[int]] = {}
+            per_folder: dict[int, list[int]] = {}
             for r in rows:
                 conn.execute("DELETE FROM message WHERE id=?", (r["id"],))
                 totals = per_box.setdefault(r["mailbox_id"], [0, 0])
                 totals[0] -= r["size"]
                 totals[1] -= 1
-            for folder_id in {r["folder_id"] for r in rows}:
-                conn.execute("UPDATE folder SET highestmodseq=highestmodseq+1 WHERE id=?",
-                             (folder_id,))
+                per_folder.setdefault(r["folder_id"], []).append(r["uid"])
+            for folder_id, uids in per_folder.items():
+                self._tombstones(conn, folder_id, uids)
             for mailbox_id, (size, count) in per_box.items():
                 self._charge(conn, mailbox_id, size, count)
         self._unlink(r["path"] for r in rows)
+        if rows:
+            self._changed()
         return len(rows)
 
     def remove_mailbox_files(self, postoffice: str, mailbox: str) -> None:
@@ -692,6 +743,17 @@ class SqliteMessageStore:
         if not result:
             raise MessageStoreError("uids", "no UIDs given")
         return result
+
+    @staticmethod
+    def _tombstones(conn: sqlite3.Connection, folder_id: int, uids: Sequence[int]) -> int:
+        """Inside the removing transaction: one new mod-sequence for the folder, stamped
+        on a row per removed UID (RFC 7162 3.2, what VANISHED answers from)."""
+        modseq = int(conn.execute(
+            "UPDATE folder SET highestmodseq=highestmodseq+1 WHERE id=? RETURNING highestmodseq",
+            (folder_id,)).fetchone()[0])
+        conn.executemany("INSERT OR REPLACE INTO expunged (folder_id, uid, modseq) "
+                         "VALUES (?, ?, ?)", [(folder_id, uid, modseq) for uid in uids])
+        return modseq
 
     @staticmethod
     def _check_quota(conn: sqlite3.Connection, mailbox_id: int, name: str, size: int) -> None:
