@@ -129,3 +129,21 @@ def test_range_helpers() -> None:
     assert merge_ranges([(5, 6), (1, 2), (3, 3), (9, 9), (8, 8)]) == [(1, 3), (5, 6), (8, 9)]
     assert intersect_ranges([(1, 10), (20, 30)], [(5, 25)]) == [(5, 10), (20, 25)]
     assert intersect_ranges([(1, 2)], [(3, 4)]) == []
+
+
+def test_old_records_are_pruned_and_older_resyncs_get_every_absent_uid(
+        box: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from postroom.store.backends.sqlite import messages as sqlite_messages
+
+    monkeypatch.setattr(sqlite_messages, "TOMBSTONE_WINDOW", 3)
+    msgs = box.messages
+    fill(box, 8)
+    start = highest(box)
+    for uid in (1, 2, 3, 4, 5):              # five removals, one mod-sequence each
+        msgs.expunge("example", "bob", "Inbox", [uid])
+    rows = box.conn.execute("SELECT uid FROM expunged ORDER BY uid").fetchall()
+    assert [r[0] for r in rows] == [3, 4, 5]  # only the last three mod-sequences kept
+    # Since the start: records are gone, so every absent UID is told (nothing missed).
+    assert msgs.expunged_since("example", "bob", "Inbox", start) == [(1, 5)]
+    # Within the window the answer is exact.
+    assert msgs.expunged_since("example", "bob", "Inbox", highest(box) - 1) == [(5, 5)]

@@ -78,6 +78,9 @@ if TYPE_CHECKING:
     from postroom.store.store import Store
 
 UIDVALIDITY_KEY = "messages.last_uidvalidity"
+TOMBSTONE_WINDOW = 100_000
+"""Records of removed UIDs are kept for this many of a folder's latest mod-sequences
+(IMAP QRESYNC answers VANISHED from them); older ones are pruned as new ones come."""
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
@@ -753,6 +756,13 @@ class SqliteMessageStore:
             (folder_id,)).fetchone()[0])
         conn.executemany("INSERT OR REPLACE INTO expunged (folder_id, uid, modseq) "
                          "VALUES (?, ?, ?)", [(folder_id, uid, modseq) for uid in uids])
+        # Records older than the window go; the floor rises with them, so a client that
+        # resyncs from before it is told every absent UID (a superset, RFC 7162 3.2.5.2).
+        floor = modseq - TOMBSTONE_WINDOW
+        if floor > 0 and conn.execute("DELETE FROM expunged WHERE folder_id=? AND modseq<=?",
+                                      (folder_id, floor)).rowcount:
+            conn.execute("UPDATE folder SET expunged_floor=max(expunged_floor, ?) WHERE id=?",
+                         (floor, folder_id))
         return modseq
 
     @staticmethod
