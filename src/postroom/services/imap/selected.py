@@ -37,6 +37,7 @@ class SelectedFolder:
     info: dict[int, MessageInfo] = field(default_factory=dict)
     recent: set[int] = field(default_factory=set)
     pending_expunge: bool = False
+    saved: list[int] = field(default_factory=list)   # SEARCHRES ``$``, as UIDs (RFC 5182)
 
     def load(self, uids: list[int], info: dict[int, MessageInfo]) -> None:
         """Start from a folder index (copied: the index is shared and immutable)."""
@@ -54,6 +55,8 @@ class SelectedFolder:
     def resolve(self, sequence: str, uid: bool) -> list[int]:
         """The UIDs a sequence set names (in UID order); RFC 9051 §9 ``*`` semantics."""
         from postroom.services.imap.search import SequenceSet
+        if sequence == "$":
+            return self.saved_uids()
         if uid:
             largest = self.uids[-1] if self.uids else 0
             wanted = SequenceSet.parse(sequence, largest)
@@ -67,6 +70,13 @@ class SelectedFolder:
         if wanted.ranges and wanted.ranges[-1][1] > len(self.uids):
             raise ValueError(f"message number {wanted.ranges[-1][1]} does not exist")
         return [self.uids[n - 1] for n in wanted.values(len(self.uids))]
+
+    def saved_uids(self) -> list[int]:
+        """``$``: the saved search result without the messages expunged since (UIDs are
+        never reused, so leaving them out here is removing them, RFC 5182 §2.1)."""
+        info = self.info
+        self.saved = [u for u in self.saved if u in info]
+        return self.saved
 
     def sync(self, current: dict[int, MessageInfo], *, expunge: bool, condstore: bool,
              quiet: set[int] = frozenset(), state: tuple[int, int, int] | None = None,

@@ -199,6 +199,8 @@ class ImapSession:
                 event = self.framing.next_event()
             except ProtocolError as exc:
                 self.errors += 1
+                if exc.saves and self.selected is not None:
+                    self.selected.saved = []        # RFC 5182 §2.1: a failed SAVE empties $
                 self.write(exc.reply)
                 self.log.command(None, exc.reply.decode("utf-8", "replace").strip(), 0, 0)
                 continue
@@ -281,7 +283,7 @@ class ImapSession:
             caps += [f"AUTH={m}" for m in policy.sasl_mechanisms(settings, self.tls)]
             return caps
         caps += ["NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "LIST-EXTENDED",
-                 "LIST-STATUS", "SPECIAL-USE", "ESEARCH",
+                 "LIST-STATUS", "SPECIAL-USE", "ESEARCH", "SEARCHRES",
                  "SORT", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT", "CONDSTORE",
                  "QUOTA", "QUOTA=RES-STORAGE", "BINARY", "MULTIAPPEND", "UTF8=ACCEPT",
                  f"APPENDLIMIT={policy.append_limit(settings)}", "STATUS=SIZE",
