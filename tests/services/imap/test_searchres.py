@@ -12,6 +12,7 @@ from tests.services.imap.conftest import PASSWORD, ImapServer, RawImap, message
 def _fill(server: ImapServer, n: int = 5, flagged: tuple[int, ...] = (2, 4)) -> None:
     for i in range(1, n + 1):
         server.deliver(message(i), flags=("\\Flagged",) if i in flagged else ())
+    server.claim_recent()           # no \Recent in the FLAGS compared below
 
 
 def _validity(server: ImapServer, name: str) -> int:

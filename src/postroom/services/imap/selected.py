@@ -13,8 +13,8 @@ back (RFC 3501 §7.4.1) and announced at the next command that allows them.
 Known limits: the listing is the folder's whole index, shared by the sessions of the
 service (:mod:`.folder_index`); the cheap ``folder_state`` check (UIDNEXT,
 HIGHESTMODSEQ) skips it when nothing changed.
-``\\Recent`` is approximated: messages that arrived while this session had the
-folder selected are recent to it.
+``\\Recent`` is shared through the store (RFC 3501 §2.3.2): the session that claims
+a message first (:meth:`.session.ImapSession.recent_mark`) has it in :attr:`recent`.
 """
 
 from __future__ import annotations
@@ -80,9 +80,11 @@ class SelectedFolder:
 
     def sync(self, current: dict[int, MessageInfo], *, expunge: bool, condstore: bool,
              quiet: set[int] = frozenset(), state: tuple[int, int, int] | None = None,
-             ) -> list[bytes]:
+             recent_above: int = 0) -> list[bytes]:
         """Untagged responses for what changed (``current``: UID -> info of every
-        message now in the folder); the view is updated to match."""
+        message now in the folder); the view is updated to match. New messages above
+        UID ``recent_above`` (the store's recent mark before this session claimed them)
+        are \\Recent to this session."""
         out: list[bytes] = []
         gone = [u for u in self.uids if u not in current]
         if gone:
@@ -115,7 +117,8 @@ class SelectedFolder:
             for uid in new:
                 self.uids.append(uid)
                 self.info[uid] = current[uid]
-                self.recent.add(uid)
+                if uid > recent_above:
+                    self.recent.add(uid)
             out.append(wire.untagged(f"{len(self.uids)} EXISTS"))
             out.append(wire.untagged(f"{len(self.recent)} RECENT"))
         if state is not None:

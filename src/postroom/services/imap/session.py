@@ -346,5 +346,18 @@ class ImapSession:
             self.write(wire.status("BYE", "the selected mailbox was deleted"))
             self.state = State.LOGOUT
             return
+        mark = 0
+        top = index.uids[-1] if index.uids else 0
+        if top > (folder.uids[-1] if folder.uids else 0):      # new mail: who sees \Recent
+            mark = await self.io(self.recent_mark, folder.folder, top, folder.readonly)
         self.send(folder.sync(index.info, expunge=expunge, condstore=self.flags.condstore,
-                              quiet=quiet, state=index.state))
+                              quiet=quiet, state=index.state, recent_above=mark))
+
+    def recent_mark(self, folder: str, upto: int, readonly: bool) -> int:
+        """The folder's \\Recent mark before this session claims the messages up to
+        ``upto`` (RFC 3501 §2.3.2: recent to the first session told of them, through the
+        store so it holds across sessions and processes); EXAMINE only looks."""
+        messages = self.ctx.store.messages
+        if readonly or upto == 0:
+            return messages.recent_mark(*self.owner, folder)
+        return messages.claim_recent(*self.owner, folder, upto)
