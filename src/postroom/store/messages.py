@@ -88,6 +88,7 @@ class FolderInfo:
     size: int
     subscribed: bool
     special_use: str | None
+    recent: int = 0      # messages no IMAP session has claimed as \Recent yet
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,17 @@ class MessageStore(Protocol):
 
     def expunge(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int]) -> int:
         """Remove messages; return how many were removed."""
+
+    def claim_recent(self, postoffice: str, mailbox: str, folder: str, upto: int) -> int:
+        """Claim the folder's messages up to UID ``upto`` as \\Recent for the caller
+        (RFC 3501 §2.3.2: recent to exactly one session); return the folder's previous
+        recent mark. The caller's recent messages are the UIDs above the returned mark up
+        to ``upto``: the mark only rises, in one transaction, so concurrent claimers, in
+        one process or several, get disjoint ranges."""
+
+    def recent_mark(self, postoffice: str, mailbox: str, folder: str) -> int:
+        """The highest UID already claimed as \\Recent (a read-only session shows the
+        messages above it as \\Recent without claiming them)."""
 
     def delete_older_than(self, postoffice: str, days: float, folder: str | None = None) -> int:
         """Remove a post office's messages older than ``days`` (optionally one folder)."""

@@ -72,6 +72,11 @@ class ImapServer:
     def messages(self, folder: str = "Inbox", mailbox: str = "bob") -> list[Any]:
         return self.store.messages.list_messages("example", mailbox, folder)
 
+    def claim_recent(self, folder: str = "Inbox", mailbox: str = "bob") -> None:
+        """As if an earlier session had selected the folder: its messages so far are no
+        longer \\Recent (RFC 3501 §2.3.2), for tests that compare FLAGS exactly."""
+        self.store.messages.claim_recent("example", mailbox, folder, 2 ** 32)
+
 
 class RawImap:
     """Exact bytes to the server; responses as lines (literals inline)."""

@@ -167,6 +167,7 @@ def test_uid_fetch_changedsince_vanished(imap_server: ImapServer,
 def test_expunge_is_vanished_for_qresync_sessions_only(imap_server: ImapServer) -> None:
     for n in range(1, 5):
         imap_server.deliver(message(n))
+    imap_server.claim_recent()
     bob, watcher, plain = session(imap_server), session(imap_server), \
         session(imap_server, qresync=False)
     for client in (bob, watcher, plain):
@@ -197,6 +198,7 @@ def test_expunge_is_vanished_for_qresync_sessions_only(imap_server: ImapServer) 
 def test_expunge_and_flags_from_elsewhere_while_idle(imap_server: ImapServer) -> None:
     for n in range(1, 4):
         imap_server.deliver(message(n))
+    imap_server.claim_recent()
     bob = session(imap_server)
     bob.command("SELECT INBOX")
     bob.send(b"i IDLE\r\n")
@@ -218,6 +220,7 @@ def test_held_back_expunge_lowers_highestmodseq(imap_server: ImapServer) -> None
     is told a HIGHESTMODSEQ below it, so resynchronising from there cannot miss it."""
     for n in range(1, 4):
         imap_server.deliver(message(n))
+    imap_server.claim_recent()
     bob = session(imap_server)
     bob.command("SELECT INBOX")
     before = folder(imap_server).highestmodseq

@@ -27,7 +27,7 @@ def test_imaplib_session(imap_server: ImapServer) -> None:
     typ, data = client.fetch("2", "(RFC822)")
     assert data[0][1] == message(2)
     typ, data = client.uid("FETCH", "1:*", "(FLAGS)")
-    assert typ == "OK" and b"UID 2 FLAGS (\\Seen)" in b" ".join(data)
+    assert typ == "OK" and b"UID 2 FLAGS (\\Seen \\Recent)" in b" ".join(data)
     assert client.store("1", "+FLAGS", "\\Deleted")[0] == "OK"
     assert client.expunge() == ("OK", [b"1"])
     assert client.copy("1", "Drafts")[0] == "OK"
@@ -63,7 +63,7 @@ def test_imapclient_session(imap_server: ImapServer) -> None:
     client.add_flags([1, 2], [imapclient.FLAGGED])
     assert client.search(["FLAGGED"]) == [1, 2]
     assert client.sort(["SUBJECT"]) == [5, 4, 3, 2, 1]
-    assert client.get_flags([1]) == {1: (b"\\Flagged",)}
+    assert client.get_flags([1]) == {1: (b"\\Flagged", b"\\Recent")}
     client.move([5], "Deleted Items")
     assert client.search() == [1, 2, 3, 4]
     client.create_folder("Lists/Python")

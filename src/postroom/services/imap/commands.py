@@ -24,13 +24,16 @@ _TAG = re.compile(rb"[^\x00-\x20\x7f-\xff(){%*\"\\+]+")
 
 
 class ParseError(ValueError):
-    """The command cannot be parsed; answer ``tag BAD [code] text``."""
+    """The command cannot be parsed; answer ``tag BAD [code] text``. ``saves``: it was a
+    SEARCH or SORT with ``RETURN (SAVE)``, whose failure empties ``$`` (RFC 5182 §2.1)."""
 
-    def __init__(self, text: str, tag: str | None = None, code: str | None = None) -> None:
+    def __init__(self, text: str, tag: str | None = None, code: str | None = None,
+                 saves: bool = False) -> None:
         super().__init__(text)
         self.text = text
         self.tag = tag
         self.code = code
+        self.saves = saves
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,7 @@ def parse_command(data: bytes) -> Command:
     except ArgumentError as exc:
         raise ParseError(exc.text, tag, exc.code) from None
     except ParseError as exc:
-        raise ParseError(exc.text, tag, exc.code) from None
+        raise ParseError(exc.text, tag, exc.code, exc.saves) from None
 
 
 def _parse(r: Reader, tag: str, name: str, uid: bool) -> Command:
@@ -496,32 +499,49 @@ def _store(r: Reader, tag: str, name: str, uid: bool) -> Command:
 def _search(r: Reader, tag: str, name: str, uid: bool) -> Command:
     from postroom.services.imap.search_keys import parse_search
     r.sp()
-    returns = None
-    if r.peek_ci(b"RETURN ("):
-        r.pos += 7
-        returns = tuple(r.parens(Reader.keyword))
-        r.sp()
-    charset = None
-    if r.peek_ci(b"CHARSET "):
-        r.pos += 8
-        charset = r.astring("a charset").decode("ascii", "replace").upper()
-        r.sp()
-    return Search(tag, "SEARCH", uid, charset, parse_search(r), returns)
+    returns = _returns(r)
+    try:
+        charset = None
+        if r.peek_ci(b"CHARSET "):
+            r.pos += 8
+            charset = r.astring("a charset").decode("ascii", "replace").upper()
+            r.sp()
+        command = Search(tag, "SEARCH", uid, charset, parse_search(r), returns)
+        r.end()
+        return command
+    except ArgumentError as exc:
+        raise ParseError(exc.text, tag, exc.code, "SAVE" in (returns or ())) from None
+
+
+def _returns(r: Reader) -> tuple[str, ...] | None:
+    """``RETURN (options)`` of SEARCH and SORT (RFC 4731, RFC 5267, RFC 5182 SAVE)."""
+    from postroom.services.imap import search_result
+    if not r.peek_ci(b"RETURN ("):
+        return None
+    r.pos += 7
+    returns = tuple(r.parens(Reader.keyword))
+    r.sp()
+    try:
+        search_result.check(returns)
+    except ValueError as exc:
+        raise ParseError(str(exc), saves="SAVE" in returns) from None
+    return returns
 
 
 def _sort(r: Reader, tag: str, name: str, uid: bool) -> Command:
     from postroom.services.imap.search_keys import parse_search
     r.sp()
-    returns = None
-    if r.peek_ci(b"RETURN ("):
-        r.pos += 7
-        returns = tuple(r.parens(Reader.keyword))
+    returns = _returns(r)
+    try:
+        criteria = r.parens(Reader.keyword, empty=False)
         r.sp()
-    criteria = r.parens(Reader.keyword, empty=False)
-    r.sp()
-    charset = r.astring("a charset").decode("ascii", "replace").upper()
-    r.sp()
-    return Sort(tag, "SORT", uid, tuple(criteria), charset, parse_search(r), returns)
+        charset = r.astring("a charset").decode("ascii", "replace").upper()
+        r.sp()
+        command = Sort(tag, "SORT", uid, tuple(criteria), charset, parse_search(r), returns)
+        r.end()
+        return command
+    except ArgumentError as exc:
+        raise ParseError(exc.text, tag, exc.code, "SAVE" in (returns or ())) from None
 
 
 def _thread(r: Reader, tag: str, name: str, uid: bool) -> Command:

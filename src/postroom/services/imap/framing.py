@@ -61,11 +61,13 @@ class RawLine:
 
 
 class ProtocolError(Exception):
-    """Refused input: write ``reply``; the connection goes on."""
+    """Refused input: write ``reply``; the connection goes on. ``saves``: the refused
+    command asked to save its search result, so ``$`` must become empty (RFC 5182)."""
 
-    def __init__(self, reply: bytes) -> None:
+    def __init__(self, reply: bytes, saves: bool = False) -> None:
         super().__init__(reply.decode("utf-8", "replace").strip())
         self.reply = reply
+        self.saves = saves
 
 
 Event = Command | Continuation | RawLine | _Marker
@@ -165,7 +167,7 @@ class ImapFraming:
                 except ParseError as exc:
                     tag, _ = tag_and_name(data)
                     raise ProtocolError(wire.tagged(exc.tag or tag, "BAD", exc.text,
-                                                    exc.code)) from None
+                                                    exc.code), exc.saves) from None
             size, non_sync = int(match.group(1)), bool(match.group(2))
             tag, name = tag_and_name(bytes(self._command))
             limit = self.append_limit if name == "APPEND" else MAX_LITERAL

@@ -73,11 +73,13 @@ async def select(s: ImapSession, c: cmd.Select) -> None:
     uidvalidity, uidnext, highestmodseq = index.state
     folder = SelectedFolder(name, readonly, uidvalidity, uidnext, highestmodseq)
     folder.load(index.uids, index.info)
+    mark = await s.io(s.recent_mark, name, folder.uids[-1] if folder.uids else 0, readonly)
+    folder.recent = {u for u in folder.uids if u > mark}
     if c.condstore:
         s.flags.condstore = True
     out = [wire.untagged(f"FLAGS ({SYSTEM_FLAGS})"),
            wire.untagged(f"{folder.exists} EXISTS"),
-           wire.untagged("0 RECENT"),
+           wire.untagged(f"{len(folder.recent)} RECENT"),
            wire.status("OK", "permanent flags", "PERMANENTFLAGS (" + (
                "" if readonly else PERMANENT_FLAGS) + ")")]
     unseen = index.first_unseen()
@@ -233,7 +235,7 @@ def _status_line(s: ImapSession, info: FolderInfo, items: tuple[str, ...],
                  imap_name: str, unseen: int | None = None) -> bytes:
     values = {"MESSAGES": info.messages, "UIDNEXT": info.uidnext,
               "UIDVALIDITY": info.uidvalidity, "SIZE": info.size,
-              "HIGHESTMODSEQ": info.highestmodseq, "RECENT": 0, "DELETED": None,
+              "HIGHESTMODSEQ": info.highestmodseq, "RECENT": info.recent, "DELETED": None,
               "UNSEEN": unseen}
     parts = []
     for item in items:

@@ -1,5 +1,6 @@
 """Commands of the selected state (RFC 3501 §6.4, RFC 9051 §6.4): FETCH, STORE, SEARCH
-(ESEARCH RFC 4731), SORT and THREAD (RFC 5256), COPY and MOVE (RFC 6851) with UIDPLUS
+(ESEARCH RFC 4731, SEARCHRES RFC 5182 via :mod:`.search_result`), SORT and THREAD
+(RFC 5256), COPY and MOVE (RFC 6851) with UIDPLUS
 codes (RFC 4315), EXPUNGE, UID EXPUNGE, CLOSE, UNSELECT (RFC 3691); CONDSTORE
 (RFC 7162): MODSEQ items, CHANGEDSINCE, UNCHANGEDSINCE and the MODIFIED code; QRESYNC
 (RFC 7162 §3.2): ``UID FETCH ... (CHANGEDSINCE m VANISHED)`` answers ``VANISHED
@@ -26,7 +27,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from postroom.services.imap import commands as cmd
-from postroom.services.imap import mailboxes, search, sort, wire
+from postroom.services.imap import mailboxes, search, search_result, sort, wire
 from postroom.services.imap.fetch_items import FetchItem
 from postroom.services.imap.mailbox_commands import find, folder_name, folders
 from postroom.services.imap.message import MessageView
@@ -341,7 +342,8 @@ def _select(s: ImapSession, key: Any) -> list[Msg]:
     folder = s.selected
     assert folder is not None
     largest_uid = folder.uids[-1] if folder.uids else 0
-    resolved = resolve(key, folder.exists, largest_uid)
+    resolved = resolve(key, folder.exists, largest_uid,
+                       search.SequenceSet.of(folder.saved_uids()))
     match = search.matcher(resolved)
     return [m for m in _messages(s) if match(m)]
 
@@ -358,59 +360,69 @@ def _has_modseq(key: Any) -> bool:
     return False
 
 
+def _refuse_search(s: ImapSession, c: cmd.Search | cmd.Sort, status: str, text: str,
+                   code: str | None = None) -> None:
+    """A SEARCH or SORT that fails; with RETURN (SAVE) ``$`` becomes empty (RFC 5182
+    §2.1), so a pipelined ``STORE $ ...`` cannot act on an older result."""
+    if c.returns is not None and "SAVE" in c.returns and s.selected is not None:
+        s.selected.saved = []
+    s.done(c, status, text, code)
+
+
+def _save(s: ImapSession, c: cmd.Search | cmd.Sort, uids: list[int]) -> None:
+    if c.returns is not None and "SAVE" in c.returns and s.selected is not None:
+        s.selected.saved = search_result.to_save(c.returns, uids)
+
+
 async def search_(s: ImapSession, c: cmd.Search) -> None:
     if c.charset is not None and c.charset not in CHARSETS:
-        s.done(c, "NO", f"charset {c.charset} is not supported",
-               "BADCHARSET (US-ASCII UTF-8)")
+        _refuse_search(s, c, "NO", f"charset {c.charset} is not supported",
+                       "BADCHARSET (US-ASCII UTF-8)")
         return
     try:
         found = await s.io(_select, s, c.key)
     except ValueError as exc:
-        s.done(c, "BAD", f"invalid search: {exc}")
+        _refuse_search(s, c, "BAD", f"invalid search: {exc}")
         return
     numbers = [m.uid if c.uid else m.seq for m in found]
     modseq = max((m.modseq for m in found), default=0) if _has_modseq(c.key) else None
     if modseq is not None:
         s.flags.condstore = True
+    _save(s, c, [m.uid for m in found])
     if c.returns is None:
         line = "SEARCH" + "".join(f" {n}" for n in numbers)
         if modseq and numbers:
             line += f" (MODSEQ {modseq})"
         s.send(wire.untagged(line))
-    else:
-        returns = set(c.returns) or {"ALL"}
-        parts = [f'ESEARCH (TAG "{c.tag}")'] + (["UID"] if c.uid else [])
-        if numbers:
-            if "MIN" in returns:
-                parts.append(f"MIN {min(numbers)}")
-            if "MAX" in returns:
-                parts.append(f"MAX {max(numbers)}")
-        if "COUNT" in returns:
-            parts.append(f"COUNT {len(numbers)}")
-        if "ALL" in returns and numbers:
-            parts.append(f"ALL {search.SequenceSet.of(numbers)}")
-        if modseq and numbers:
-            parts.append(f"MODSEQ {modseq}")
-        s.send(wire.untagged(" ".join(parts)))
+    elif search_result.answers(c.returns):
+        s.send(wire.untagged(search_result.esearch(c.tag, c.uid, c.returns, numbers,
+                                                   modseq=modseq)))
     await s.sync(expunge=c.uid)
     s.done(c, "OK", f"{'UID ' if c.uid else ''}SEARCH completed")
 
 
 async def sort_(s: ImapSession, c: cmd.Sort) -> None:
     if c.charset not in CHARSETS:
-        s.done(c, "NO", f"charset {c.charset} is not supported",
-               "BADCHARSET (US-ASCII UTF-8)")
+        _refuse_search(s, c, "NO", f"charset {c.charset} is not supported",
+                       "BADCHARSET (US-ASCII UTF-8)")
         return
 
     def run() -> list[int]:
-        found = _select(s, c.key)
-        return sort.sort(c.criteria, found, (lambda m: m.uid) if c.uid else (lambda m: m.seq))
+        return sort.sort(c.criteria, _select(s, c.key), lambda m: m.uid)
     try:
-        numbers = await s.io(run)
+        uids = await s.io(run)
     except ValueError as exc:
-        s.done(c, "BAD", f"invalid SORT: {exc}")
+        _refuse_search(s, c, "BAD", f"invalid SORT: {exc}")
         return
-    s.send(wire.untagged("SORT" + "".join(f" {n}" for n in numbers)))
+    folder = s.selected
+    assert folder is not None
+    numbers = uids if c.uid else [folder.seq(u) or 0 for u in uids]
+    _save(s, c, uids)
+    if c.returns is None:
+        s.send(wire.untagged("SORT" + "".join(f" {n}" for n in numbers)))
+    elif search_result.answers(c.returns):
+        s.send(wire.untagged(search_result.esearch(c.tag, c.uid, c.returns, numbers,
+                                                   sorted_order=True)))
     await s.sync(expunge=c.uid)
     s.done(c, "OK", f"{'UID ' if c.uid else ''}SORT completed")
 

@@ -130,14 +130,13 @@ def _key(r: Reader) -> Any:
 
 def resolve(key: Any, largest_seq: int, largest_uid: int,
             saved: s.SequenceSet | None = None) -> Any:
-    """Replace sequence-set text with sets; ValueError for bad sets."""
+    """Replace sequence-set text with sets; ValueError for bad sets. ``saved``: the UIDs
+    of the saved search result, which ``$`` and ``UID $`` both name (RFC 5182 §2.2)."""
+    if isinstance(key, (SeqText, UidText)) and key.text == "$":
+        return s.UidSet(saved or s.SequenceSet(()))
     if isinstance(key, SeqText):
-        if key.text == "$":
-            return saved or s.SequenceSet(())
         return s.SequenceSet.parse(key.text, largest_seq)
     if isinstance(key, UidText):
-        if key.text == "$":
-            return s.UidSet(saved or s.SequenceSet(()))
         return s.UidSet(s.SequenceSet.parse(key.text, largest_uid))
     if isinstance(key, s.And):
         return s.And(tuple(resolve(k, largest_seq, largest_uid, saved) for k in key.keys))

@@ -17,8 +17,8 @@ resynchronisation from the highest MODSEQ it saw cannot miss them (RFC 7162 §3.
 Known limits: the listing is the folder's whole index, shared by the sessions of the
 service (:mod:`.folder_index`); the cheap ``folder_state`` check (UIDNEXT,
 HIGHESTMODSEQ) skips it when nothing changed.
-``\\Recent`` is approximated: messages that arrived while this session had the
-folder selected are recent to it.
+``\\Recent`` is shared through the store (RFC 3501 §2.3.2): the session that claims
+a message first (:meth:`.session.ImapSession.recent_mark`) has it in :attr:`recent`.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class SelectedFolder:
     recent: set[int] = field(default_factory=set)
     pending_expunge: bool = False
     held_modseq: int = 0      # HIGHESTMODSEQ when expunges were first held back
+    saved: list[int] = field(default_factory=list)   # SEARCHRES ``$``, as UIDs (RFC 5182)
 
     def load(self, uids: list[int], info: dict[int, MessageInfo]) -> None:
         """Start from a folder index (copied: the index is shared and immutable)."""
@@ -59,6 +60,8 @@ class SelectedFolder:
 
     def resolve(self, sequence: str, uid: bool) -> list[int]:
         """The UIDs a sequence set names (in UID order); RFC 9051 §9 ``*`` semantics."""
+        if sequence == "$":
+            return self.saved_uids()
         if uid:
             largest = self.uids[-1] if self.uids else 0
             wanted = SequenceSet.parse(sequence, largest)
@@ -73,11 +76,21 @@ class SelectedFolder:
             raise ValueError(f"message number {wanted.ranges[-1][1]} does not exist")
         return [self.uids[n - 1] for n in wanted.values(len(self.uids))]
 
+    def saved_uids(self) -> list[int]:
+        """``$``: the saved search result without the messages expunged since (UIDs are
+        never reused, so leaving them out here is removing them, RFC 5182 §2.1)."""
+        info = self.info
+        self.saved = [u for u in self.saved if u in info]
+        return self.saved
+
     def sync(self, current: dict[int, MessageInfo], *, expunge: bool, condstore: bool,
              qresync: bool = False, quiet: set[int] = frozenset(),
-             state: tuple[int, int, int] | None = None) -> list[bytes]:
+             state: tuple[int, int, int] | None = None,
+             recent_above: int = 0) -> list[bytes]:
         """Untagged responses for what changed (``current``: UID -> info of every
-        message now in the folder); the view is updated to match."""
+        message now in the folder); the view is updated to match. New messages above
+        UID ``recent_above`` (the store's recent mark before this session claimed them)
+        are \\Recent to this session."""
         out: list[bytes] = []
         gone = [u for u in self.uids if u not in current]
         if gone:
@@ -118,7 +131,8 @@ class SelectedFolder:
             for uid in new:
                 self.uids.append(uid)
                 self.info[uid] = current[uid]
-                self.recent.add(uid)
+                if uid > recent_above:
+                    self.recent.add(uid)
             out.append(wire.untagged(f"{len(self.uids)} EXISTS"))
             out.append(wire.untagged(f"{len(self.recent)} RECENT"))
         if state is not None:

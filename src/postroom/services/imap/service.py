@@ -68,7 +68,9 @@ class ImapService:
         self._pool = ThreadPoolExecutor(max_workers=STORE_WORKERS,
                                         thread_name_prefix="imap-store")
         indexes = FolderIndexes()
-        self.watch = FolderWatch(store, indexes=indexes)
+        self.watch = FolderWatch(
+            store, interval=int(settings.get("imap.general.idle_poll_interval")) / 1000,
+            indexes=indexes)
         self.cache = MessageCache(store.home.messages)
         ctx = ImapContext(store=store, logins=self.logins, logs=self.logs, tls=self.tls,
                           indexes=indexes,

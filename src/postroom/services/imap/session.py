@@ -199,6 +199,8 @@ class ImapSession:
                 event = self.framing.next_event()
             except ProtocolError as exc:
                 self.errors += 1
+                if exc.saves and self.selected is not None:
+                    self.selected.saved = []        # RFC 5182 §2.1: a failed SAVE empties $
                 self.write(exc.reply)
                 self.log.command(None, exc.reply.decode("utf-8", "replace").strip(), 0, 0)
                 continue
@@ -287,7 +289,7 @@ class ImapSession:
             caps += [f"AUTH={m}" for m in policy.sasl_mechanisms(settings, self.tls)]
             return caps
         caps += ["NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "LIST-EXTENDED",
-                 "LIST-STATUS", "SPECIAL-USE", "ESEARCH",
+                 "LIST-STATUS", "SPECIAL-USE", "ESEARCH", "SEARCHRES",
                  "SORT", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT", "CONDSTORE",
                  "QRESYNC", "QUOTA", "QUOTA=RES-STORAGE", "BINARY", "MULTIAPPEND", "UTF8=ACCEPT",
                  f"APPENDLIMIT={policy.append_limit(settings)}", "STATUS=SIZE",
@@ -350,5 +352,19 @@ class ImapSession:
             self.write(wire.status("BYE", "the selected mailbox was deleted"))
             self.state = State.LOGOUT
             return
+        mark = 0
+        top = index.uids[-1] if index.uids else 0
+        if top > (folder.uids[-1] if folder.uids else 0):      # new mail: who sees \Recent
+            mark = await self.io(self.recent_mark, folder.folder, top, folder.readonly)
         self.send(folder.sync(index.info, expunge=expunge, condstore=self.flags.condstore,
-                              qresync=self.flags.qresync, quiet=quiet, state=index.state))
+                              qresync=self.flags.qresync, quiet=quiet, state=index.state,
+                              recent_above=mark))
+
+    def recent_mark(self, folder: str, upto: int, readonly: bool) -> int:
+        """The folder's \\Recent mark before this session claims the messages up to
+        ``upto`` (RFC 3501 §2.3.2: recent to the first session told of them, through the
+        store so it holds across sessions and processes); EXAMINE only looks."""
+        messages = self.ctx.store.messages
+        if readonly or upto == 0:
+            return messages.recent_mark(*self.owner, folder)
+        return messages.claim_recent(*self.owner, folder, upto)

@@ -13,8 +13,10 @@ thousands of woken sessions each find it ready instead of each asking the store.
 Wake-up: the message store notifies :data:`~postroom.store.wake.MAILBOX_CHANGES`
 after every append, flag change and expunge (:mod:`postroom.store.wake`); the watch
 listens on it and polls at once, so new mail reaches IDLE sessions within
-milliseconds. Only one process can listen on the name: with several IMAP accept
-processes the others keep the poll every :data:`POLL_INTERVAL` seconds (0.5 s).
+milliseconds. It is a broadcast: the watch of every IMAP accept process has its own
+listener slot, and every one is woken. The poll every ``interval`` seconds
+(``imap.general.idle_poll_interval``, :data:`POLL_INTERVAL` by default) stays as the
+fallback should a wake-up be lost (all slots taken, a full socket buffer).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class FolderWatch:
     def _start_listening(self, loop: asyncio.AbstractEventLoop) -> None:
         """A thread that waits for the store's wake-up and kicks the poll at once."""
         listener = WakeListener(self.store.home.root, MAILBOX_CHANGES)
-        if not listener.bound:          # another process listens: poll only
+        if not listener.bound:          # every slot taken: poll only
             listener.close()
             return
         self._listener = listener

@@ -45,6 +45,11 @@ OPTIONS = [
         "Timeout for idle connections (period): Idle period before disconnect. RFC 9051 asks "
         "for at least 30 minutes.",
         minimum=60, maximum=86400, unit="seconds"),
+    opt("imap.general.idle_poll_interval", "int", 500, "6.3.3.2",
+        "How often the IMAP service checks the folders of IDLE sessions when no wake-up "
+        "arrives. The message store wakes every IMAP process at once after each change, "
+        "so this is only the fallback. Not in the manual.",
+        minimum=50, maximum=600_000, unit="milliseconds", live=False, manual_id=""),
     opt("imap.general.ntlm_enabled", "bool", False, "6.3.3.2",
         "Enable NTLMv1 authentication: Accept NTLMv1 (SPA) logins; NTLMv2 unsupported. Safe "
         "default: off (NTLMv1 is broken)."),

@@ -311,13 +311,14 @@ class SqliteMessageStore:
         conn = self._store.conn
         box = self._mailbox(conn, postoffice, mailbox)
         rows = conn.execute(
-            "SELECT f.*, COUNT(m.id) AS messages, COALESCE(SUM(m.size), 0) AS size "
+            "SELECT f.*, COUNT(m.id) AS messages, COALESCE(SUM(m.size), 0) AS size, "
+            "COALESCE(SUM(m.uid > f.recent_uid), 0) AS recent "
             "FROM folder f LEFT JOIN message m ON m.folder_id=f.id WHERE f.mailbox_id=? "
             "GROUP BY f.id ORDER BY f.name != 'Inbox', f.name", (box["id"],)).fetchall()
         return [FolderInfo(name=r["name"], uidvalidity=r["uidvalidity"], uidnext=r["uidnext"],
                            highestmodseq=r["highestmodseq"], messages=r["messages"],
                            size=r["size"], subscribed=bool(r["subscribed"]),
-                           special_use=r["special_use"]) for r in rows]
+                           special_use=r["special_use"], recent=r["recent"]) for r in rows]
 
     def delete_folder(self, postoffice: str, mailbox: str, name: str) -> int:
         name = canonical_folder(name)
@@ -634,6 +635,29 @@ class SqliteMessageStore:
         if rows:
             self._changed()
         return len(rows)
+
+    # -- \Recent -----------------------------------------------------------------------
+
+    def claim_recent(self, postoffice: str, mailbox: str, folder: str, upto: int) -> int:
+        name = canonical_folder(folder)
+        row = self._folder(self._store.conn, postoffice, mailbox, name)
+        if row["recent_uid"] >= upto:
+            return int(row["recent_uid"])       # claimed already: a read, no write lock
+        # A claim is what the next SELECT would redo (store.transaction durable=False).
+        with self._store.transaction(durable=False) as conn:
+            current = conn.execute("SELECT recent_uid, uidnext FROM folder WHERE id=?",
+                                   (row["id"],)).fetchone()
+            if current is None:
+                raise MessageStoreError("folder", f"no folder {name!r} in mailbox {mailbox!r}")
+            mark = int(current["recent_uid"])
+            upto = min(upto, int(current["uidnext"]) - 1)
+            if upto > mark:
+                conn.execute("UPDATE folder SET recent_uid=? WHERE id=?", (upto, row["id"]))
+        return mark
+
+    def recent_mark(self, postoffice: str, mailbox: str, folder: str) -> int:
+        return int(self._folder(self._store.conn, postoffice, mailbox,
+                                canonical_folder(folder))["recent_uid"])
 
     def delete_older_than(self, postoffice: str, days: float, folder: str | None = None) -> int:
         """Remove a post office's messages received more than ``days`` ago (manual 5.3)."""
