@@ -1,0 +1,297 @@
+"""Public folders (manual 6.3.6.4) and ACLs (RFC 4314) through the real IMAP service:
+the shared namespace of RFC 2342, two users of one post office sharing a folder with
+imaplib and imapclient, rights enforced per command, the exact ACL responses, and the
+walls around it (another post office, the hidden mailbox's logins)."""
+
+from __future__ import annotations
+
+import imaplib
+import poplib
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from postroom.services.pop3.service import Pop3Service
+from postroom.store.directory import PUBLIC_ROOT
+from tests.servers import ALICE_PASSWORD, PASSWORD, LoopThread, free_port
+from tests.services.imap.conftest import ImapServer, RawImap, message
+
+SALES = '"Public Folders/Sales"'
+
+
+@pytest.fixture
+def public(imap_server: ImapServer) -> ImapServer:
+    """Public folders on for post office ``example``; bob administers it."""
+    imap_server.store.directory.update_postoffice("example",
+                                                  {"message_store.public_folders": True})
+    imap_server.store.directory.update_mailbox("example", "bob", type="ADMIN")
+    return imap_server
+
+
+@pytest.fixture
+def alice(imap_server: ImapServer) -> Iterator[RawImap]:
+    client = RawImap(imap_server.host, imap_server.port)
+    assert client.login("alice@example", ALICE_PASSWORD)[-1].startswith(b"l OK")
+    yield client
+    client.close()
+
+
+def test_namespace_offers_shared_folders_only_when_the_post_office_has_them(
+        imap_server: ImapServer, bob: RawImap) -> None:
+    assert bob.command("NAMESPACE") == [b'* NAMESPACE (("" "/")) NIL NIL',
+                                        b"a OK NAMESPACE completed"]
+    assert bob.command('LIST "" "*"')[-1] == b"a OK LIST completed"
+    assert not any(b"Public Folders" in line for line in bob.command('LIST "" "*"'))
+    imap_server.store.directory.update_postoffice("example",
+                                                  {"message_store.public_folders": True})
+    assert bob.command("NAMESPACE") == [
+        b'* NAMESPACE (("" "/")) NIL (("Public Folders/" "/"))', b"a OK NAMESPACE completed"]
+    assert bob.command('LIST "" "%"')[-2:] == [
+        b'* LIST (\\Noselect \\HasNoChildren) "/" "Public Folders"', b"a OK LIST completed"]
+    caps = bob.command("CAPABILITY")[0].split()
+    assert b"ACL" in caps and b"RIGHTS=texk" in caps
+
+
+def test_two_users_share_a_public_folder(public: ImapServer) -> None:
+    imapclient = pytest.importorskip("imapclient")
+    bob = imaplib.IMAP4(public.host, public.port)
+    bob.login("bob@example", PASSWORD)
+    assert bob.create("\"Public Folders/Sales\"")[0] == "OK"
+    status, data = bob.append(SALES, "(\\Flagged)", None, message(1, subject="price list"))
+    assert status == "OK" and b"APPENDUID" in data[0]
+
+    alice = imapclient.IMAPClient(public.host, port=public.port, ssl=False)
+    alice.login("alice@example", ALICE_PASSWORD)
+    assert alice.namespace().shared == (("Public Folders/", "/"),)
+    folders = {name: flags for flags, _, name in alice.list_folders()}
+    assert folders["Public Folders"] == (b"\\Noselect", b"\\HasChildren")
+    assert folders["Public Folders/Sales"] == (b"\\HasNoChildren",)
+    assert "Public Folders/Sales" in [n for _, _, n in alice.list_sub_folders()]
+    info = alice.select_folder("Public Folders/Sales")
+    assert info[b"EXISTS"] == 1
+    fetched = alice.fetch([1], ["BODY.PEEK[]", "FLAGS"])[1]
+    assert fetched[b"BODY[]"] == message(1, subject="price list")
+    assert fetched[b"FLAGS"] == (b"\\Flagged",)
+    alice.add_flags([1], [b"\\Seen", b"$Done"])
+    alice.append("Public Folders/Sales", message(2, subject="from alice"))
+
+    bob.select(SALES)
+    typ, data = bob.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert typ == "OK"
+    text = b" ".join(part if isinstance(part, bytes) else b" ".join(part) for part in data)
+    assert b"$Done" in text and b"\\Seen" in text and b"Subject: from alice" in text
+    # The messages live once, in the hidden mailbox, not in either user's own folders.
+    assert [m.uid for m in public.store.messages.list_messages(
+        "example", PUBLIC_ROOT, "Sales")] == [1, 2]
+    assert public.messages(mailbox="alice") == [] and public.messages() == []
+    alice.logout()
+    bob.logout()
+
+
+def test_idle_in_a_public_folder_hears_another_users_append(public: ImapServer) -> None:
+    imapclient = pytest.importorskip("imapclient")
+    bob = imaplib.IMAP4(public.host, public.port)
+    bob.login("bob@example", PASSWORD)
+    bob.create(SALES)
+    alice = imapclient.IMAPClient(public.host, port=public.port, ssl=False)
+    alice.login("alice@example", ALICE_PASSWORD)
+    alice.select_folder("Public Folders/Sales")
+    alice.idle()
+    timer = threading.Timer(0.2, lambda: bob.append(SALES, None, None, message(1)))
+    timer.start()
+    responses = alice.idle_check(timeout=3)
+    alice.idle_done()
+    timer.join()
+    assert (1, b"EXISTS") in responses
+    alice.logout()
+    bob.logout()
+
+
+def test_rights_are_enforced(public: ImapServer, bob: RawImap, alice: RawImap) -> None:
+    assert bob.command(f"CREATE {SALES}") == [b"a OK CREATE completed"]
+    public.store.messages.append("example", PUBLIC_ROOT, "Sales", message(1))
+    # No insert right: APPEND and COPY are refused, nothing is stored.
+    assert bob.command(f"SETACL {SALES} anyone -i") == [b"a OK SETACL completed"]
+    alice.send(f"a APPEND {SALES} {{{len(message(2))}+}}\r\n".encode() + message(2) + b"\r\n")
+    assert alice.until("a") == [
+        b"a NO [NOPERM] APPEND 'Public Folders/Sales': you lack the insert (i) right"]
+    public.deliver(message(3), mailbox="alice")
+    alice.command("SELECT INBOX")
+    assert alice.command(f"COPY 1 {SALES}") == [
+        b"a NO [NOPERM] COPY 'Public Folders/Sales': you lack the insert (i) right"]
+    assert len(public.store.messages.list_messages("example", PUBLIC_ROOT, "Sales")) == 1
+    # Read but no delete-message / expunge rights.
+    assert bob.command(f"SETACL {SALES} anyone lrsw") == [b"a OK SETACL completed"]
+    lines = alice.command(f"SELECT {SALES}")
+    assert b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Seen \\Draft \\*)] permanent flags" \
+        in lines
+    assert alice.command("STORE 1 +FLAGS (\\Deleted)") == [
+        b"a NO [NOPERM] STORE 'Public Folders/Sales': you lack the delete messages (t) right"]
+    assert alice.command("STORE 1 +FLAGS.SILENT (\\Seen $Seen-By-Alice)") == [
+        b"a OK STORE completed"]
+    assert alice.command("EXPUNGE") == [
+        b"a NO [NOPERM] EXPUNGE 'Public Folders/Sales': you lack the expunge (e) right"]
+    # Read only: the selection is read-only.
+    assert bob.command(f"SETACL {SALES} anyone lr") == [b"a OK SETACL completed"]
+    assert alice.command(f"SELECT {SALES}")[-1] == b"a OK [READ-ONLY] SELECT completed"
+    # No lookup right: not listed, but still readable (RFC 4314: SELECT needs r only).
+    assert bob.command(f"SETACL {SALES} anyone -l") == [b"a OK SETACL completed"]
+    assert not any(b"Sales" in line for line in alice.command('LIST "" "*"'))
+    assert bob.command('LIST "" "Public Folders/*"')[0] == \
+        b'* LIST (\\HasNoChildren) "/" "Public Folders/Sales"'
+    assert alice.command(f"STATUS {SALES} (MESSAGES)") == [
+        b'* STATUS "Public Folders/Sales" (MESSAGES 1)', b"a OK STATUS completed"]
+    # Nothing at all: the folder looks like one that does not exist.
+    assert bob.command(f"DELETEACL {SALES} anyone") == [b"a OK DELETEACL completed"]
+    assert alice.command("UNSELECT") == [b"a OK UNSELECT completed"]
+    assert alice.command(f"SELECT {SALES}") == [
+        b"a NO [NONEXISTENT] no mailbox 'Public Folders/Sales'"]
+    assert alice.command(f"DELETE {SALES}") == [
+        b"a NO [NONEXISTENT] no mailbox 'Public Folders/Sales'"]
+    assert alice.command(f"MYRIGHTS {SALES}") == [
+        b"a NO [NONEXISTENT] no mailbox 'Public Folders/Sales'"]
+    # The administrator keeps every right, so the folder is not lost.
+    assert bob.command(f"MYRIGHTS {SALES}") == [
+        b'* MYRIGHTS "Public Folders/Sales" lrswipkxteacd', b"a OK MYRIGHTS completed"]
+
+
+def test_create_and_delete_need_their_rights(public: ImapServer, bob: RawImap,
+                                             alice: RawImap) -> None:
+    assert alice.command('CREATE "Public Folders/Team/Plans"') == [b"a OK CREATE completed"]
+    assert bob.command('SETACL "Public Folders/Team" anyone lr') == [b"a OK SETACL completed"]
+    assert alice.command('CREATE "Public Folders/Team/Minutes"') == [
+        b"a NO [NOPERM] CREATE 'Public Folders/Team': you lack the create mailboxes (k) right"]
+    assert alice.command('DELETE "Public Folders/Team"') == [
+        b"a NO [NOPERM] DELETE 'Public Folders/Team': you lack the delete mailbox (x) right"]
+    assert alice.command('RENAME "Public Folders/Team/Plans" Plans') == [
+        b"a NO [CANNOT] cannot move 'Public Folders/Team/Plans' to 'Plans': personal and "
+        b"public folders are kept apart"]
+    assert alice.command('CREATE "Public Folders"') == [
+        b"a NO [CANNOT] 'Public Folders' is the root of the public folders, not a folder"]
+    # A folder created under a restricted one inherits its ACL.
+    assert bob.command('CREATE "Public Folders/Team/Minutes"') == [b"a OK CREATE completed"]
+    assert bob.command('GETACL "Public Folders/Team/Minutes"') == [
+        b'* ACL "Public Folders/Team/Minutes" anyone lr bob lrswipkxteacd',
+        b"a OK GETACL completed"]
+    assert alice.command("UNSUBSCRIBE \"Public Folders/Team/Plans\"") == [
+        b"a OK UNSUBSCRIBE completed"]
+    assert alice.command('LSUB "" "Public Folders/*"') == [
+        b'* LSUB (\\HasChildren) "/" "Public Folders/Team"',
+        b'* LSUB (\\HasNoChildren) "/" "Public Folders/Team/Minutes"',
+        b"a OK LSUB completed"]
+    assert b"Plans" in b"".join(bob.command('LSUB "" "Public Folders/*"'))   # bob's own
+    assert alice.command('DELETE "Public Folders/Team/Plans"') == [b"a OK DELETE completed"]
+
+
+def test_acl_commands_answer_exactly(public: ImapServer, bob: RawImap,
+                                     alice: RawImap) -> None:
+    assert bob.command(f"CREATE {SALES}") == [b"a OK CREATE completed"]
+    assert bob.command(f"GETACL {SALES}") == [
+        b'* ACL "Public Folders/Sales" anyone lrswipkxtecd bob lrswipkxteacd',
+        b"a OK GETACL completed"]
+    assert alice.command(f"MYRIGHTS {SALES}") == [
+        b'* MYRIGHTS "Public Folders/Sales" lrswipkxtecd', b"a OK MYRIGHTS completed"]
+    assert bob.command(f"LISTRIGHTS {SALES} alice") == [
+        b'* LISTRIGHTS "Public Folders/Sales" alice "" l r s w i p k x t e a c d',
+        b"a OK LISTRIGHTS completed"]
+    assert alice.command(f"GETACL {SALES}") == [
+        b"a NO [NOPERM] GETACL 'Public Folders/Sales': you lack the administer (a) right"]
+    assert alice.command(f"SETACL {SALES} alice +a") == [
+        b"a NO [NOPERM] SETACL 'Public Folders/Sales': you lack the administer (a) right"]
+    # Grants: c and d stand for k x and t e (RFC 4314 2.1.1).
+    assert bob.command(f"SETACL {SALES} alice lrc") == [b"a OK SETACL completed"]
+    assert bob.command(f"SETACL {SALES} anyone lr") == [b"a OK SETACL completed"]
+    assert bob.command(f"GETACL {SALES}") == [
+        b'* ACL "Public Folders/Sales" anyone lr alice lrkxc bob lrswipkxteacd',
+        b"a OK GETACL completed"]
+    assert alice.command(f"MYRIGHTS {SALES}") == [
+        b'* MYRIGHTS "Public Folders/Sales" lrkxc', b"a OK MYRIGHTS completed"]
+    assert bob.command(f"SETACL {SALES} alice +d") == [b"a OK SETACL completed"]
+    assert bob.command(f"SETACL {SALES} alice -xr") == [b"a OK SETACL completed"]
+    assert bob.command(f"DELETEACL {SALES} anyone") == [b"a OK DELETEACL completed"]
+    assert bob.command(f"GETACL {SALES}") == [
+        b'* ACL "Public Folders/Sales" alice lktecd bob lrswipkxteacd',
+        b"a OK GETACL completed"]
+    # Bad input: unknown right letters are a syntax error; the connection goes on.
+    assert bob.command(f"SETACL {SALES} alice lrz") == [
+        b"a BAD SETACL: 'z' is not a right (rights are lrswipkxtea and c, d)"]
+    assert bob.command(f"SETACL {SALES} -alice r") == [
+        b"a NO [CANNOT] negative rights are not supported"]
+    assert bob.command(f"SETACL {SALES} nobody r") == [
+        b"a NO [CANNOT] no mailbox 'nobody' in this post office"]
+    assert bob.command(f"SETACL {SALES} alice") == [
+        b"a BAD expected a space at end of command"]
+    assert bob.command('GETACL "Public Folders/Nowhere"') == [
+        b"a NO [NONEXISTENT] no mailbox 'Public Folders/Nowhere'"]
+    # Personal folders: the owner has every right and nobody else any.
+    assert bob.command("MYRIGHTS INBOX") == [b"* MYRIGHTS INBOX lrswipkxteacd",
+                                             b"a OK MYRIGHTS completed"]
+    assert bob.command("GETACL INBOX") == [b"* ACL INBOX bob lrswipkxteacd",
+                                           b"a OK GETACL completed"]
+    assert bob.command("LISTRIGHTS INBOX bob") == [
+        b"* LISTRIGHTS INBOX bob lrswipkxteacd", b"a OK LISTRIGHTS completed"]
+    assert bob.command("LISTRIGHTS INBOX alice") == [
+        b'* LISTRIGHTS INBOX alice ""', b"a OK LISTRIGHTS completed"]
+    assert bob.command("SETACL INBOX alice lr") == [
+        b"a NO [CANNOT] the rights on personal folders cannot be changed; share messages "
+        b"through the public folders"]
+    assert bob.command("MYRIGHTS Nowhere") == [b"a NO [NONEXISTENT] no mailbox 'Nowhere'"]
+
+
+def test_another_post_office_sees_nothing(public: ImapServer, bob: RawImap) -> None:
+    d = public.store.directory
+    d.create_postoffice("other", {"message_store.public_folders": True})
+    d.create_mailbox("other", "carol", PASSWORD)
+    assert bob.command(f"CREATE {SALES}") == [b"a OK CREATE completed"]
+    public.store.messages.append("example", PUBLIC_ROOT, "Sales", message(1))
+    carol = RawImap(public.host, public.port)
+    try:
+        assert carol.login("carol@other")[-1].startswith(b"l OK")
+        assert carol.command('LIST "" "*"')[-2:] == [
+            b'* LIST (\\Noselect \\HasNoChildren) "/" "Public Folders"',
+            b"a OK LIST completed"]
+        assert carol.command(f"SELECT {SALES}") == [
+            b"a NO [NONEXISTENT] no mailbox 'Public Folders/Sales'"]
+        assert carol.command(f"CREATE {SALES}") == [b"a OK CREATE completed"]
+        lines = carol.command(f"SELECT {SALES}")
+        assert b"* 0 EXISTS" in lines                       # its own, empty folder
+        assert bob.command(f"SETACL {SALES} carol r") == [
+            b"a NO [CANNOT] no mailbox 'carol' in this post office"]
+        assert carol.command(f"SETACL {SALES} bob r")[-1].startswith(b"a NO [NOPERM]")
+    finally:
+        carol.close()
+
+
+def test_the_hidden_mailbox_cannot_log_in_or_be_listed(public: ImapServer,
+                                                       bob: RawImap) -> None:
+    assert bob.command(f"CREATE {SALES}") == [b"a OK CREATE completed"]
+    d = public.store.directory
+    assert [b.name for b in d.list_mailboxes("example")] == ["alice", "bob"]
+    client = RawImap(public.host, public.port)
+    try:
+        for login in (f"{PUBLIC_ROOT}@example", f'"{PUBLIC_ROOT}@example"'):
+            lines = client.command(f'LOGIN {login} ""', "l")
+            assert lines[-1].startswith((b"l NO", b"l BAD")), lines
+    finally:
+        client.close()
+    public.store.settings.set("pop3.bind", ["127.0.0.1"])
+    public.store.settings.set("pop3.port", free_port())
+    public.store.settings.set("pop3.pop3s_port", 0)
+    public.store.settings.set("pop3.security.allow_plaintext_auth_without_tls", True)
+    service = Pop3Service(public.store, auth_failure_delay=0.0)
+    loop = LoopThread("pop3-hidden-mailbox")
+    try:
+        loop.call(service.start())
+        pop = poplib.POP3("127.0.0.1", service.ports()["pop3"], timeout=5)
+        pop.user(f"{PUBLIC_ROOT}@example")
+        with pytest.raises(poplib.error_proto):
+            pop.pass_("")
+        pop.close()
+        pop = poplib.POP3("127.0.0.1", service.ports()["pop3"], timeout=5)
+        pop.user("bob@example")
+        assert pop.pass_(PASSWORD).startswith(b"+OK")       # the service works
+        pop.quit()
+    finally:
+        loop.call(service.stop())
+        loop.close()
