@@ -124,3 +124,20 @@ def test_copy_and_move_into_another_mailbox_charge_the_target(po: Store) -> None
     assert m.read("example", PUBLIC_ROOT, "Sales", 2) == message(2, 2000)
     with pytest.raises(Exception, match="target"):
         m.copy("example", "alice", "Inbox", [1], "Nowhere", PUBLIC_ROOT)
+
+
+def test_shared_with_lists_what_others_granted(po: Store) -> None:
+    po.directory.create_postoffice("other")
+    po.directory.create_mailbox("other", "carol", PASSWORD)
+    acl = po.acl
+    assert acl.shared_with("example", "alice") == {}
+    acl.set_rights("example", "bob", "Drafts", "alice", "lr")
+    acl.set_rights("example", "bob", "Drafts", "anyone", "s")
+    acl.set_rights("example", "bob", "Inbox", "anyone", "")
+    acl.set_rights("example", PUBLIC_ROOT, "Sales", "alice", "lr")     # public: not "shared"
+    assert acl.shared_with("example", "alice") == {("bob", "Drafts"): "lrs"}
+    assert acl.shared_with("example", "bob") == {}                      # his own
+    assert acl.shared_with("other", "carol") == {}
+    assert acl.rights("example", "bob", "Drafts", "alice") == "lrs"
+    assert acl.acl("example", "bob", "Drafts") == {"bob": "lrswipkxtea", "anyone": "s",
+                                                   "alice": "lr"}

@@ -23,7 +23,8 @@ applies the change):
   as well;
 * a personal folder: only its owner, who always holds every right whatever the
   entries say (an owner cannot lock themselves out: RFC 4314 §2 lets the server fix
-  an identifier's rights, and LISTRIGHTS shows them as required).
+  an identifier's rights, and LISTRIGHTS shows them as required). The owner may grant
+  other mailboxes of the post office rights on it (IMAP "Other Users/<owner>/...").
 
 A post office's folders are never visible from another post office: identifiers are
 resolved inside the folder's post office, and callers only ever ask about folders of
@@ -108,6 +109,11 @@ class FolderAcl(Protocol):
 
     def rights_by_folder(self, postoffice: str, mailbox: str, user: str) -> dict[str, str]:
         """:meth:`rights` for every folder of the mailbox, in one go (LIST)."""
+
+    def shared_with(self, postoffice: str, user: str) -> dict[tuple[str, str], str]:
+        """(mailbox, folder) -> rights of every folder other mailboxes of the post
+        office granted ``user`` (or ``anyone``) a right on, the public folders aside
+        (the IMAP "Other Users" namespace)."""
 
     def set_rights(self, postoffice: str, mailbox: str, folder: str, identifier: str,
                    rights: str) -> None:

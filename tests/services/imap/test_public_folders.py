@@ -1,7 +1,8 @@
 """Public folders (manual 6.3.6.4) and ACLs (RFC 4314) through the real IMAP service:
 the shared namespace of RFC 2342, two users of one post office sharing a folder with
-imaplib and imapclient, rights enforced per command, the exact ACL responses, and the
-walls around it (another post office, the hidden mailbox's logins)."""
+imaplib and imapclient, rights enforced per command, the exact ACL responses, the
+other users' namespace, and the walls around it (another post office, the hidden
+mailbox's logins)."""
 
 from __future__ import annotations
 
@@ -39,14 +40,15 @@ def alice(imap_server: ImapServer) -> Iterator[RawImap]:
 
 def test_namespace_offers_shared_folders_only_when_the_post_office_has_them(
         imap_server: ImapServer, bob: RawImap) -> None:
-    assert bob.command("NAMESPACE") == [b'* NAMESPACE (("" "/")) NIL NIL',
-                                        b"a OK NAMESPACE completed"]
+    assert bob.command("NAMESPACE") == [
+        b'* NAMESPACE (("" "/")) (("Other Users/" "/")) NIL', b"a OK NAMESPACE completed"]
     assert bob.command('LIST "" "*"')[-1] == b"a OK LIST completed"
     assert not any(b"Public Folders" in line for line in bob.command('LIST "" "*"'))
     imap_server.store.directory.update_postoffice("example",
                                                   {"message_store.public_folders": True})
     assert bob.command("NAMESPACE") == [
-        b'* NAMESPACE (("" "/")) NIL (("Public Folders/" "/"))', b"a OK NAMESPACE completed"]
+        b'* NAMESPACE (("" "/")) (("Other Users/" "/")) (("Public Folders/" "/"))',
+        b"a OK NAMESPACE completed"]
     assert bob.command('LIST "" "%"')[-2:] == [
         b'* LIST (\\Noselect \\HasNoChildren) "/" "Public Folders"', b"a OK LIST completed"]
     caps = bob.command("CAPABILITY")[0].split()
@@ -165,10 +167,10 @@ def test_create_and_delete_need_their_rights(public: ImapServer, bob: RawImap,
     assert alice.command('DELETE "Public Folders/Team"') == [
         b"a NO [NOPERM] DELETE 'Public Folders/Team': you lack the delete mailbox (x) right"]
     assert alice.command('RENAME "Public Folders/Team/Plans" Plans') == [
-        b"a NO [CANNOT] cannot move 'Public Folders/Team/Plans' to 'Plans': personal and "
-        b"public folders are kept apart"]
+        b"a NO [CANNOT] cannot move 'Public Folders/Team/Plans' to 'Plans': a folder stays "
+        b"in its mailbox (personal, public or another user's)"]
     assert alice.command('CREATE "Public Folders"') == [
-        b"a NO [CANNOT] 'Public Folders' is the root of the public folders, not a folder"]
+        b"a NO [CANNOT] 'Public Folders' is a namespace root, not a folder"]
     # A folder created under a restricted one inherits its ACL.
     assert bob.command('CREATE "Public Folders/Team/Minutes"') == [b"a OK CREATE completed"]
     assert bob.command('GETACL "Public Folders/Team/Minutes"') == [
@@ -232,11 +234,57 @@ def test_acl_commands_answer_exactly(public: ImapServer, bob: RawImap,
     assert bob.command("LISTRIGHTS INBOX bob") == [
         b"* LISTRIGHTS INBOX bob lrswipkxteacd", b"a OK LISTRIGHTS completed"]
     assert bob.command("LISTRIGHTS INBOX alice") == [
-        b'* LISTRIGHTS INBOX alice ""', b"a OK LISTRIGHTS completed"]
-    assert bob.command("SETACL INBOX alice lr") == [
-        b"a NO [CANNOT] the rights on personal folders cannot be changed; share messages "
-        b"through the public folders"]
+        b'* LISTRIGHTS INBOX alice "" l r s w i p k x t e a c d',
+        b"a OK LISTRIGHTS completed"]
+    assert bob.command("SETACL INBOX bob lr") == [
+        b"a NO [CANNOT] bob owns 'INBOX' and always has every right"]
     assert bob.command("MYRIGHTS Nowhere") == [b"a NO [NONEXISTENT] no mailbox 'Nowhere'"]
+
+
+def test_other_users_see_what_an_owner_shares(public: ImapServer, bob: RawImap,
+                                              alice: RawImap) -> None:
+    assert bob.command("CREATE Projects/Old") == [b"a OK CREATE completed"]
+    public.deliver(message(1, subject="plan"), folder="Projects")
+    assert alice.command('SELECT "Other Users/bob/Projects"') == [
+        b"a NO [NONEXISTENT] no mailbox 'Other Users/bob/Projects'"]
+    assert bob.command("SETACL Projects alice lrs") == [b"a OK SETACL completed"]
+    assert bob.command("GETACL Projects") == [b"* ACL Projects bob lrswipkxteacd alice lrs",
+                                              b"a OK GETACL completed"]
+    assert alice.command('LIST "" "Other Users*"') == [
+        b'* LIST (\\Noselect \\HasChildren) "/" "Other Users"',
+        b'* LIST (\\Noselect \\HasChildren) "/" "Other Users/bob"',
+        b'* LIST (\\HasNoChildren) "/" "Other Users/bob/Projects"',
+        b"a OK LIST completed"]
+    lines = alice.command('SELECT "Other Users/bob/Projects"')
+    assert b"* 1 EXISTS" in lines and lines[-1] == b"a OK [READ-WRITE] SELECT completed"
+    assert alice.command("FETCH 1 (BODY[HEADER.FIELDS (SUBJECT)])")[-1] == \
+        b"a OK FETCH completed"
+    assert public.messages("Projects")[0].flags == ("\\Seen",)   # she had the s right
+    assert alice.command("STORE 1 +FLAGS (\\Flagged)") == [
+        b"a NO [NOPERM] STORE 'Other Users/bob/Projects': you lack the write (w) right"]
+    assert alice.command('MYRIGHTS "Other Users/bob/Projects"') == [
+        b'* MYRIGHTS "Other Users/bob/Projects" lrs', b"a OK MYRIGHTS completed"]
+    assert alice.command('GETACL "Other Users/bob/Projects"') == [
+        b"a NO [NOPERM] GETACL 'Other Users/bob/Projects': you lack the administer (a) "
+        b"right"]
+    assert alice.command('APPEND "Other Users/bob/Projects" {3+}\r\nHi!')[-1] == \
+        b"a NO [NOPERM] APPEND 'Other Users/bob/Projects': you lack the insert (i) right"
+    # Nothing else of bob's, nothing of the hidden mailbox, nothing of her own this way.
+    for name in ("Other Users/bob/INBOX", "Other Users/bob/Projects/Old",
+                 f"Other Users/{PUBLIC_ROOT}/Sales", "Other Users/alice/INBOX"):
+        assert alice.command(f'STATUS "{name}" (MESSAGES)') == [
+            f"a NO [NONEXISTENT] no mailbox {name!r}".encode()]
+    # With i on the folder she copies her own message in; bob's mailbox is charged.
+    public.deliver(message(2), mailbox="alice")
+    assert bob.command("SETACL Projects alice +i") == [b"a OK SETACL completed"]
+    alice.command("SELECT INBOX")
+    assert alice.command('COPY 1 "Other Users/bob/Projects"')[-1].startswith(
+        b"a OK [COPYUID")
+    assert len(public.messages("Projects")) == 2
+    assert public.store.messages.usage("example", "bob")[1] == 2
+    # Withdrawn: gone from her list.
+    assert bob.command("DELETEACL Projects alice") == [b"a OK DELETEACL completed"]
+    assert alice.command('LIST "" "Other Users*"') == [b"a OK LIST completed"]
 
 
 def test_another_post_office_sees_nothing(public: ImapServer, bob: RawImap) -> None:
@@ -259,6 +307,11 @@ def test_another_post_office_sees_nothing(public: ImapServer, bob: RawImap) -> N
         assert bob.command(f"SETACL {SALES} carol r") == [
             b"a NO [CANNOT] no mailbox 'carol' in this post office"]
         assert carol.command(f"SETACL {SALES} bob r")[-1].startswith(b"a NO [NOPERM]")
+        # bob shares his INBOX with anyone: that is anyone of his post office only.
+        assert bob.command("SETACL INBOX anyone lr") == [b"a OK SETACL completed"]
+        assert carol.command('STATUS "Other Users/bob/INBOX" (MESSAGES)') == [
+            b"a NO [NONEXISTENT] no mailbox 'Other Users/bob/INBOX'"]
+        assert carol.command('LIST "" "Other Users/*"') == [b"a OK LIST completed"]
     finally:
         carol.close()
 

@@ -1,13 +1,14 @@
 """The ACL commands (RFC 4314 §3): SETACL, DELETEACL, GETACL, LISTRIGHTS, MYRIGHTS,
 advertised as ``ACL`` and ``RIGHTS=texk`` (t, e, x and k are rights of their own).
 
-Public folders (``Public Folders/...``, :mod:`.places`) carry real ACLs, kept by the
-store (:mod:`postroom.store.acl`): SETACL, DELETEACL, GETACL and LISTRIGHTS need the
-administer right ``a`` (by default the post office's administrators); MYRIGHTS needs
-any right. On personal folders the owner holds every right: GETACL shows the owner
-alone, LISTRIGHTS shows every right as required for the owner and none possible for
-anyone else, and SETACL / DELETEACL answer ``NO [CANNOT]`` (folders are shared through
-the public folders).
+Every folder has an ACL, kept by the store (:mod:`postroom.store.acl`): SETACL,
+DELETEACL, GETACL and LISTRIGHTS need the administer right ``a``, MYRIGHTS any right.
+On public folders (``Public Folders/...``, :mod:`.places`) ``a`` belongs by default to
+the post office's administrators. On personal folders the owner holds every right,
+always: GETACL shows the owner first, LISTRIGHTS shows every right as required for
+the owner, and SETACL / DELETEACL naming the owner answer ``NO [CANNOT]``. An owner
+(or whoever the owner gave ``a``) grants other mailboxes of the post office rights on
+a personal folder with SETACL; they then find it as ``Other Users/<owner>/<folder>``.
 
 Responses (§3.6-3.8): ``* ACL mailbox (identifier rights)*``, ``* LISTRIGHTS mailbox
 identifier required optional*`` (each optional right on its own: they are independent),
@@ -75,13 +76,13 @@ async def _change(s: ImapSession, c: cmd.AclCommand, change: Any) -> None:
     place = await _target(s, c, c.mailbox, "a")
     if place is None:
         return
-    if place.personal:
-        s.done(c, "NO", "the rights on personal folders cannot be changed; share messages "
-               "through the public folders", "CANNOT")
-        return
     acl = s.ctx.store.acl
     try:
         ident = await s.io(acl.check_identifier, place.postoffice, identifier)
+        if ident.lower() == place.mailbox.lower():
+            s.done(c, "NO", f"{ident} owns {mailboxes.to_imap(place.name)!r} and always has "
+                   "every right", "CANNOT")
+            return
         if change is None:
             await s.io(acl.delete_rights, *place.key, ident)
         else:
@@ -98,8 +99,7 @@ async def getacl(s: ImapSession, c: cmd.MailboxCommand) -> None:
     place = await _target(s, c, c.mailbox, "a")
     if place is None:
         return
-    entries = await s.io(s.ctx.store.acl.acl, *place.key) if not place.personal \
-        else {s.owner[1]: ALL_RIGHTS}
+    entries = await s.io(s.ctx.store.acl.acl, *place.key)
     pairs = b"".join(b" " + wire.astring(k) + b" " + wire.astring(shown(v))
                      for k, v in entries.items())
     s.send(wire.untagged(b"ACL " + _mailbox(s, place) + pairs))
@@ -116,12 +116,10 @@ async def listrights(s: ImapSession, c: cmd.AclCommand) -> None:
     except AclError as exc:
         s.done(c, "NO", exc.message, "CANNOT")
         return
-    if not place.personal:
-        required, optional = "", [*RIGHTS, "c", "d"]
-    elif ident.lower() == s.owner[1].lower():
+    if ident.lower() == place.mailbox.lower():       # the owner of a personal folder
         required, optional = shown(ALL_RIGHTS), []
     else:
-        required, optional = "", []
+        required, optional = "", [*RIGHTS, "c", "d"]
     s.send(wire.untagged(b"LISTRIGHTS " + _mailbox(s, place) + b" " + wire.astring(ident)
                          + b" " + wire.astring(required)
                          + b"".join(b" " + r.encode() for r in optional)))

@@ -11,14 +11,17 @@ Errors name the mailbox and carry the RFC 5530 response code a client can act on
 
 Every mailbox name goes through :mod:`.places` first: personal folders are the
 user's own, ``Public Folders/...`` the post office's public folders (RFC 2342 shared
-namespace, manual 6.3.6.4) with the rights of RFC 4314 §4 enforced: SELECT, EXAMINE
-and STATUS need ``r``, APPEND ``i`` (flags the user may not set are dropped), LIST
-shows only folders with ``l``; CREATE, DELETE, RENAME and SUBSCRIBE of public folders
-are in :mod:`.shared_commands`. A missing right is ``NO [NOPERM]`` naming it, or
-``NONEXISTENT`` when the user may not even see the folder. A selection without any of
-``s w t e`` is read-only; PERMANENTFLAGS lists only the flags the user may change.
+namespace, manual 6.3.6.4), ``Other Users/<mailbox>/...`` what other mailboxes of the
+post office shared (RFC 2342 other users' namespace), with the rights of RFC 4314 §4
+enforced: SELECT, EXAMINE and STATUS need ``r``, APPEND ``i`` (flags the user may not
+set are dropped), LIST shows only folders with ``l``; CREATE, DELETE, RENAME and
+SUBSCRIBE of those folders are in :mod:`.shared_commands`. A missing right is
+``NO [NOPERM]`` naming it, or ``NONEXISTENT`` when the user may not even see the
+folder. A selection without any of ``s w t e`` is read-only; PERMANENTFLAGS lists
+only the flags the user may change.
 
-Known limits: public folders have no quota root (GETQUOTAROOT names none).
+Known limits: public and other users' folders have no quota root for the user
+(GETQUOTAROOT names none).
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from postroom.services.imap import commands as cmd
 from postroom.services.imap import mailboxes, wire
 from postroom.services.imap.mailboxes import SEPARATOR, MailboxNameError
 from postroom.services.imap.places import (
+    OTHERS,
     PUBLIC,
+    ROOT,
     Place,
     denied,
     folder_info,
@@ -262,12 +267,9 @@ async def list_(s: ImapSession, c: cmd.ListCommand) -> None:
     special_only = "SPECIAL-USE" in c.select_options
     returns = set(c.return_options)
     out = []
-    if name != "LSUB" and not subscribed_only and not special_only and \
-            await s.io(public_enabled, s.ctx.store, s.owner[0]):
-        at = next((i for i, e in enumerate(entries) if not e[0].personal), len(entries))
-        entries.insert(at, (Place("root", "", "", ""),
-                            FolderInfo(PUBLIC, 0, 0, 0, 0, 0, False, None), ""))
     for place, info, have in entries:
+        if place.kind == ROOT and (name == "LSUB" or subscribed_only or special_only):
+            continue
         imap_name = mailboxes.encode(info.name, s.flags.utf8)
         if not any(mailboxes.matches(imap_name, reference, p) for p in patterns):
             continue
@@ -276,7 +278,7 @@ async def list_(s: ImapSession, c: cmd.ListCommand) -> None:
         if special_only and not info.special_use:
             continue
         attrs = _attributes(info, infos, name == "XLIST")
-        if place.kind == "root":               # the shared namespace itself (RFC 2342)
+        if place.kind == ROOT:                 # a namespace root (RFC 2342)
             attrs = ["\\Noselect", attrs[0]]
         if name == "LSUB" or ("SUBSCRIBED" not in c.select_options and
                               "SUBSCRIBED" not in returns):
@@ -364,11 +366,12 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
 
 
 async def namespace(s: ImapSession, c: cmd.Command) -> None:
-    """RFC 2342: personal, other users (none), shared (the public folders, when the
-    post office has them)."""
+    """RFC 2342: personal, other users (what others shared with SETACL), shared (the
+    public folders, when the post office has them)."""
     shared = f'(("{PUBLIC}{SEPARATOR}" "{SEPARATOR}"))' \
         if await s.io(public_enabled, s.ctx.store, s.owner[0]) else "NIL"
-    s.send(wire.untagged(f'NAMESPACE (("" "{SEPARATOR}")) NIL {shared}'))
+    s.send(wire.untagged(f'NAMESPACE (("" "{SEPARATOR}")) (("{OTHERS}{SEPARATOR}" '
+                         f'"{SEPARATOR}")) {shared}'))
     s.done(c, "OK", "NAMESPACE completed")
 
 

@@ -12,9 +12,14 @@ IDLE watch are keyed by, plus the namespace it came from:
   gets the same triple, so one session's APPEND is another's EXISTS, through the
   store's ordinary change tracking. Another post office has another hidden mailbox:
   its public folders cannot be named from here at all.
+* other users: ``Other Users/<mailbox>/<folder>`` -> folder ``<folder>`` of mailbox
+  ``<mailbox>`` of the user's own post office, which its owner shared with SETACL.
+  The hidden public mailbox and the user's own mailbox cannot be named this way.
 
-While public folders are on, ``Public Folders`` itself is the namespace's root
-(``\\Noselect``) and personal folders whose names begin with it are not shown.
+``Public Folders`` (while public folders are on), ``Other Users`` and
+``Other Users/<mailbox>`` are namespace roots (``\\Noselect``, listed when they
+have something to show); personal folders whose names begin with ``Public Folders``
+or ``Other Users`` are not shown while those names belong to a namespace.
 
 Rights (:func:`rights`): the owner holds every right on personal folders; public
 folders ask the store's ACL (:mod:`postroom.store.acl`). :func:`denied` answers a
@@ -44,7 +49,8 @@ if TYPE_CHECKING:
     from postroom.store import Store
 
 PUBLIC = "Public Folders"
-PERSONAL, SHARED = "personal", "shared"
+OTHERS = "Other Users"
+PERSONAL, SHARED, OTHER, ROOT = "personal", "shared", "other", "root"
 RIGHT_NAMES = {"l": "lookup", "r": "read", "s": "keep seen", "w": "write", "i": "insert",
                "p": "post", "k": "create mailboxes", "x": "delete mailbox",
                "t": "delete messages", "e": "expunge", "a": "administer"}
@@ -52,7 +58,7 @@ RIGHT_NAMES = {"l": "lookup", "r": "read", "s": "keep seen", "w": "write", "i": 
 
 @dataclass(frozen=True)
 class Place:
-    kind: str            # PERSONAL or SHARED
+    kind: str            # PERSONAL, SHARED (public), OTHER (users) or ROOT (listing only)
     postoffice: str
     mailbox: str         # the store mailbox holding the folder
     folder: str          # its store folder name; "" for a namespace root
@@ -88,12 +94,21 @@ def public_enabled(store: Store, postoffice: str) -> bool:
     return bool(po.options.get("message_store.public_folders"))
 
 
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + SEPARATOR)
+
+
 def locate(s: ImapSession, name: str) -> Place:
     postoffice, user = s.owner
-    if (name == PUBLIC or name.startswith(PUBLIC + SEPARATOR)) and \
-            public_enabled(s.ctx.store, postoffice):
+    if _under(name, PUBLIC) and public_enabled(s.ctx.store, postoffice):
         return Place(SHARED, postoffice, PUBLIC_ROOT, name[len(PUBLIC) + 1:],
                      PUBLIC + SEPARATOR)
+    if _under(name, OTHERS):
+        owner, _, folder = name[len(OTHERS) + 1:].partition(SEPARATOR)
+        prefix = f"{OTHERS}{SEPARATOR}{owner}{SEPARATOR}" if owner else OTHERS + SEPARATOR
+        if owner.lower() in (user.lower(), PUBLIC_ROOT.lower()):
+            owner = ""                   # names nothing: answers as a missing folder
+        return Place(OTHER, postoffice, owner, folder, prefix)
     return Place(PERSONAL, postoffice, user, name)
 
 
@@ -113,7 +128,8 @@ def shown(s: ImapSession, place: Place) -> str:
 
 def root_rights(store: Store, postoffice: str, user: str) -> str:
     """Rights on the public namespace's root (what CREATE of a top-level public folder
-    needs ``k`` of): the default public ACL (store.acl), which cannot be changed."""
+    needs ``k`` of): the default public ACL (store.acl), which cannot be changed.
+    Other users' roots give none: only their owners make top-level folders."""
     try:
         box = store.directory.get_mailbox(postoffice, user)
     except DirectoryError:
@@ -126,7 +142,9 @@ def rights(store: Store, place: Place, user: str) -> str:
     if place.personal:
         return ALL_RIGHTS
     if place.root:
-        return root_rights(store, place.postoffice, user)
+        return root_rights(store, place.postoffice, user) if place.kind == SHARED else ""
+    if not place.mailbox:
+        return ""
     try:
         return store.acl.rights(place.postoffice, place.mailbox, place.folder, user)
     except AclError:
@@ -156,7 +174,7 @@ def denied(s: ImapSession, c: cmd.Command, place: Place, have: str, need: str,
 
 def folder_info(store: Store, place: Place) -> FolderInfo | None:
     """The folder's listing entry, or None if it does not exist."""
-    if place.root:
+    if place.root or not place.mailbox:
         return None
     try:
         infos = store.messages.list_folders(*place.owner)
@@ -165,31 +183,59 @@ def folder_info(store: Store, place: Place) -> FolderInfo | None:
     return next((f for f in infos if f.name == place.folder), None)
 
 
+def _root(name: str) -> tuple[Place, FolderInfo, str]:
+    return (Place(ROOT, "", "", "", name + SEPARATOR),
+            FolderInfo(name, 0, 0, 0, 0, 0, False, None), "")
+
+
 def visible_folders(s: ImapSession) -> list[tuple[Place, FolderInfo, str]]:
     """Every folder the user may list (``l``), named as the client names them, with
-    the user's own subscription state and rights (run in the store pool)."""
+    the user's own subscription state and rights, and the namespace roots above them
+    (kind ROOT); run in the store pool."""
     store = s.ctx.store
     postoffice, user = s.owner
     public = public_enabled(store, postoffice)
     out = []
     for info in store.messages.list_folders(postoffice, user):
-        if public and (info.name == PUBLIC or info.name.startswith(PUBLIC + SEPARATOR)):
-            continue                   # hidden behind the shared namespace
+        if (public and _under(info.name, PUBLIC)) or _under(info.name, OTHERS):
+            continue                   # hidden behind a namespace
         out.append((Place(PERSONAL, postoffice, user, info.name), info, ALL_RIGHTS))
+    shared = store.acl.shared_with(postoffice, user)
+    owners = sorted({owner for owner, _ in shared}, key=str.lower)
+    if owners:
+        out.append(_root(OTHERS))
+    for owner in owners:
+        out.append(_root(f"{OTHERS}{SEPARATOR}{owner}"))
+        prefix = f"{OTHERS}{SEPARATOR}{owner}{SEPARATOR}"
+        out += _others_folders(s, Place(OTHER, postoffice, owner, "", prefix),
+                               {f: r for (o, f), r in shared.items() if o == owner})
     if public:
+        out.append(_root(PUBLIC))
         try:
             infos = store.messages.list_folders(postoffice, PUBLIC_ROOT)
         except MessageStoreError:
             infos = []
         if infos:
             allowed = store.acl.rights_by_folder(postoffice, PUBLIC_ROOT, user)
-            subscribed = store.acl.subscribed(postoffice, PUBLIC_ROOT, user)
-            prefix = PUBLIC + SEPARATOR
-            for info in infos:
-                if "l" not in allowed.get(info.name, ""):
-                    continue
-                place = Place(SHARED, postoffice, PUBLIC_ROOT, info.name, prefix)
-                out.append((place, dataclasses.replace(
-                    info, name=place.name, special_use=None,
-                    subscribed=info.name in subscribed), allowed[info.name]))
+            out += _others_folders(s, Place(SHARED, postoffice, PUBLIC_ROOT, "",
+                                            PUBLIC + SEPARATOR), allowed, infos)
+    return out
+
+
+def _others_folders(s: ImapSession, base: Place, allowed: dict[str, str],
+                    infos: list[FolderInfo] | None = None,
+                    ) -> list[tuple[Place, FolderInfo, str]]:
+    """The folders of another mailbox (``base``) the user may list."""
+    store, user = s.ctx.store, s.owner[1]
+    if infos is None:
+        infos = store.messages.list_folders(*base.owner)
+    subscribed = store.acl.subscribed(base.postoffice, base.mailbox, user)
+    out = []
+    for info in infos:
+        have = allowed.get(info.name, "")
+        if "l" not in have:
+            continue
+        place = dataclasses.replace(base, folder=info.name)
+        out.append((place, dataclasses.replace(info, name=place.name, special_use=None,
+                                               subscribed=info.name in subscribed), have))
     return out

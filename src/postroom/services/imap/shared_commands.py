@@ -1,23 +1,27 @@
-"""CREATE, DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE of public folders (manual 6.3.6.4;
-RFC 4314 §4 rights; RFC 3501 §6.3.3-6.3.7).
+"""CREATE, DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE of public folders (manual 6.3.6.4)
+and of folders other users shared (RFC 4314 §4 rights; RFC 3501 §6.3.3-6.3.7).
 
 Public folders are folders of the post office's hidden mailbox
-(:data:`~postroom.store.directory.PUBLIC_ROOT`, made on the first CREATE), so these
-commands are the personal ones aimed at that mailbox, with the rights checked first:
+(:data:`~postroom.store.directory.PUBLIC_ROOT`, made on the first CREATE), other
+users' folders are folders of their mailboxes, so these commands are the personal
+ones aimed at another mailbox, with the rights checked first:
 
 * CREATE needs ``k`` on the nearest existing parent (on ``Public Folders`` itself:
-  the default public rights, which every mailbox of the post office has). Missing
+  the default public rights, which every mailbox of the post office has; on
+  ``Other Users/<mailbox>``: none, only owners make top-level folders). Missing
   parents are created too; each new folder inherits the explicit ACL of the folder it
   was created under (none: the default ACL).
 * DELETE needs ``x``; a folder with children is refused (``[INUSE]``), as for
   personal folders.
 * RENAME needs ``x`` on the old name and ``k`` on the new name's parent, and stays in
   one namespace: moving a folder between the personal and the public folders is
-  refused with ``[CANNOT]`` (it would change who owns the messages).
+  refused with ``[CANNOT]`` (it would change who owns the messages); so is a move
+  into another mailbox.
 * SUBSCRIBE / UNSUBSCRIBE are the user's own (store table ``folder_unsubscribed``):
-  every public folder starts out subscribed, so new ones show in LSUB at once.
+  every public or shared folder starts out subscribed, so it shows in LSUB at once.
 
-The namespace root ``Public Folders`` cannot be created, deleted or renamed.
+Namespace roots (``Public Folders``, ``Other Users``, ``Other Users/<mailbox>``)
+cannot be created, deleted or renamed.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import TYPE_CHECKING
 from postroom.services.imap import commands as cmd
 from postroom.services.imap import mailboxes
 from postroom.services.imap.mailboxes import SEPARATOR
-from postroom.services.imap.places import Place, denied, rights, root_rights, shown
+from postroom.services.imap.places import SHARED, Place, denied, rights, shown
 from postroom.store.acl import AclError
 from postroom.store.messages import MessageStoreError
 
@@ -53,15 +57,13 @@ def _parent(place: Place, existing: set[str]) -> Place:
 
 
 def _rights(s: ImapSession, place: Place) -> str:
-    if place.root:
-        return root_rights(s.ctx.store, place.postoffice, s.owner[1])
     return rights(s.ctx.store, place, s.owner[1])
 
 
 def _root_refused(s: ImapSession, c: cmd.Command, *places: Place) -> bool:
     if any(p.root for p in places):
-        s.done(c, "NO", f"{shown(s, places[0])!r} is the root of the public folders, not a "
-               "folder", "CANNOT")
+        root = next(p for p in places if p.root)
+        s.done(c, "NO", f"{shown(s, root)!r} is a namespace root, not a folder", "CANNOT")
         return True
     return False
 
@@ -82,7 +84,8 @@ async def create(s: ImapSession, c: cmd.Command, place: Place) -> None:
         return
     store = s.ctx.store
     try:
-        await s.io(store.directory.public_root, place.postoffice)
+        if place.kind == SHARED:
+            await s.io(store.directory.public_root, place.postoffice)
         parts = place.folder.split(SEPARATOR)
         for i in range(1, len(parts) + 1):
             path = SEPARATOR.join(parts[:i])
@@ -120,8 +123,8 @@ async def delete(s: ImapSession, c: cmd.Command, place: Place) -> None:
 
 async def rename(s: ImapSession, c: cmd.Rename, old: Place, new: Place) -> None:
     if old.owner != new.owner:
-        s.done(c, "NO", f"cannot move {shown(s, old)!r} to {shown(s, new)!r}: personal and "
-               "public folders are kept apart", "CANNOT")
+        s.done(c, "NO", f"cannot move {shown(s, old)!r} to {shown(s, new)!r}: a folder "
+               "stays in its mailbox (personal, public or another user's)", "CANNOT")
         return
     if _root_refused(s, c, old, new):
         return

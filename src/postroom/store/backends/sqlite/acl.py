@@ -130,6 +130,19 @@ class SqliteFolderAcl:
             out[name] = self._rights_in(entries, box, user)
         return out
 
+    def shared_with(self, postoffice: str, user: str) -> dict[tuple[str, str], str]:
+        rows = self._store.conn.execute(
+            "SELECT mb.name, f.name, a.rights FROM folder_acl a JOIN folder f ON "
+            "a.folder_id=f.id JOIN mailbox mb ON f.mailbox_id=mb.id JOIN postoffice p ON "
+            "mb.postoffice_id=p.id WHERE p.name=? AND mb.name NOT IN (?, ?) AND "
+            "a.identifier IN (?, ?) AND a.rights != ''",
+            (postoffice, PUBLIC_ROOT, user, user, ANYONE)).fetchall()
+        out: dict[tuple[str, str], str] = {}
+        for mailbox, folder, rights in rows:
+            key = (mailbox, folder)
+            out[key] = canonical(out.get(key, "") + rights)
+        return out
+
     def check_identifier(self, postoffice: str, identifier: str) -> str:
         if not isinstance(identifier, str) or not identifier:
             raise AclError("identifier", "identifier is empty")
