@@ -42,7 +42,7 @@ def _mailbox(s: ImapSession, place: Place) -> bytes:
 async def _target(s: ImapSession, c: cmd.Command, raw: bytes, need: str) -> Place | None:
     """The place of ``raw`` if it exists and the user holds ``need`` (one of it for
     MYRIGHTS), else None after answering."""
-    place = place_of(s, c, raw)
+    place = await place_of(s, c, raw)
     if place is None:
         return None
     if place.root or await s.io(folder_info, s.ctx.store, place) is None:

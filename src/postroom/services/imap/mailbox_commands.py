@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from postroom.services.imap import commands as cmd
 from postroom.services.imap import mailboxes, wire
-from postroom.services.imap.mailboxes import SEPARATOR, MailboxNameError
+from postroom.services.imap.mailboxes import SEPARATOR
 from postroom.services.imap.places import (
     OTHERS,
     PUBLIC,
@@ -52,17 +52,7 @@ from postroom.store.messages import FolderInfo, MessageStoreError, QuotaExceeded
 if TYPE_CHECKING:
     from postroom.services.imap.session import ImapSession
 
-PERMANENT_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*"
 SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
-
-
-def folder_name(s: ImapSession, c: cmd.Command, raw: bytes) -> str | None:
-    """The store name of a client's mailbox name, or None after answering NO [CANNOT]."""
-    try:
-        return mailboxes.decode(raw, s.flags.utf8)
-    except MailboxNameError as exc:
-        s.done(c, "NO", f"{raw.decode('utf-8', 'replace')!r}: {exc}", "CANNOT")
-        return None
 
 
 async def folders(s: ImapSession) -> list[FolderInfo]:
@@ -77,7 +67,7 @@ async def select(s: ImapSession, c: cmd.Select) -> None:
     if s.selected is not None:
         s.select(None)
         s.send(wire.status("OK", "previous mailbox closed", "CLOSED"))
-    place = place_of(s, c, c.mailbox)
+    place = await place_of(s, c, c.mailbox)
     if place is None:
         return
     name = place.folder
@@ -137,7 +127,7 @@ def allowed_flags(flags: tuple[str, ...] | list[str], have: str) -> list[str]:
 
 async def create(s: ImapSession, c: cmd.MailboxCommand) -> None:
     from postroom.services.imap import shared_commands
-    place = place_of(s, c, c.mailbox)
+    place = await place_of(s, c, c.mailbox)
     if place is None:
         return
     if not place.personal:
@@ -166,7 +156,7 @@ async def create(s: ImapSession, c: cmd.MailboxCommand) -> None:
 
 async def delete(s: ImapSession, c: cmd.MailboxCommand) -> None:
     from postroom.services.imap import shared_commands
-    place = place_of(s, c, c.mailbox)
+    place = await place_of(s, c, c.mailbox)
     if place is None:
         return
     if not place.personal:
@@ -192,8 +182,8 @@ async def delete(s: ImapSession, c: cmd.MailboxCommand) -> None:
 
 async def rename(s: ImapSession, c: cmd.Rename) -> None:
     from postroom.services.imap import shared_commands
-    old_place = place_of(s, c, c.mailbox)
-    new_place = old_place and place_of(s, c, c.new_name)
+    old_place = await place_of(s, c, c.mailbox)
+    new_place = old_place and await place_of(s, c, c.new_name)
     if old_place is None or new_place is None:
         return
     if not old_place.personal or not new_place.personal:
@@ -224,7 +214,7 @@ async def rename(s: ImapSession, c: cmd.Rename) -> None:
 
 async def subscribe(s: ImapSession, c: cmd.MailboxCommand) -> None:
     from postroom.services.imap import shared_commands
-    place = place_of(s, c, c.mailbox)
+    place = await place_of(s, c, c.mailbox)
     if place is None:
         return
     if not place.personal:
@@ -322,7 +312,7 @@ async def status(s: ImapSession, c: cmd.Status) -> None:
     if unknown:
         s.done(c, "BAD", f"unknown STATUS item {unknown[0]}")
         return
-    place = place_of(s, c, c.mailbox)
+    place = await place_of(s, c, c.mailbox)
     if place is None:
         return
     if not place.personal and denied(s, c, place, await rights_of(s, place), "r"):
@@ -337,7 +327,7 @@ async def status(s: ImapSession, c: cmd.Status) -> None:
 
 
 async def append(s: ImapSession, c: cmd.Append) -> None:
-    place = place_of(s, c, c.mailbox)
+    place = await place_of(s, c, c.mailbox)
     if place is None:
         return
     if await s.io(folder_info, s.ctx.store, place) is None:
@@ -385,7 +375,7 @@ def _quota_line(s: ImapSession) -> bytes:
 
 
 async def getquotaroot(s: ImapSession, c: cmd.MailboxCommand) -> None:
-    place = place_of(s, c, c.mailbox)
+    place = await place_of(s, c, c.mailbox)
     if place is None:
         return
     have = await rights_of(s, place)

@@ -451,7 +451,7 @@ async def copy_move(s: ImapSession, c: cmd.CopyMove) -> None:
     uids = _uids(s, c, c.sequence, c.uid)
     if uids is None:
         return
-    place = place_of(s, c, c.mailbox)
+    place = await place_of(s, c, c.mailbox)
     if place is None:
         return
     info = await s.io(folder_info, s.ctx.store, place)

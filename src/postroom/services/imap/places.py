@@ -112,13 +112,15 @@ def locate(s: ImapSession, name: str) -> Place:
     return Place(PERSONAL, postoffice, user, name)
 
 
-def place_of(s: ImapSession, c: cmd.Command, raw: bytes) -> Place | None:
+async def place_of(s: ImapSession, c: cmd.Command, raw: bytes) -> Place | None:
     """The place a client's mailbox name names, or None after answering NO [CANNOT]."""
     try:
         name = mailboxes.decode(raw, s.flags.utf8)
     except MailboxNameError as exc:
         s.done(c, "NO", f"{raw.decode('utf-8', 'replace')!r}: {exc}", "CANNOT")
         return None
+    if _under(name, PUBLIC):
+        return await s.io(locate, s, name)          # reads the post office's option
     return locate(s, name)
 
 
