@@ -348,3 +348,26 @@ def test_the_hidden_mailbox_cannot_log_in_or_be_listed(public: ImapServer,
     finally:
         loop.call(service.stop())
         loop.close()
+
+
+def test_copies_keep_only_the_flags_one_may_set_and_renames_stay_public(
+        public: ImapServer, bob: RawImap, alice: RawImap) -> None:
+    assert bob.command(f"CREATE {SALES}") == [b"a OK CREATE completed"]
+    assert bob.command(f"SETACL {SALES} anyone lrsi") == [b"a OK SETACL completed"]
+    public.deliver(message(1), mailbox="alice", flags=("\\Seen", "\\Flagged", "\\Deleted"))
+    alice.command("SELECT INBOX")
+    assert alice.command(f"COPY 1 {SALES}")[-1].startswith(b"a OK [COPYUID")
+    assert [m.flags for m in public.store.messages.list_messages(
+        "example", PUBLIC_ROOT, "Sales")] == [("\\Seen",)]
+    assert public.messages(mailbox="alice")[0].flags == ("\\Deleted", "\\Flagged", "\\Seen")
+    # MOVE out of her INBOX (her own: every right) into the public folder.
+    assert alice.command(f"MOVE 1 {SALES}")[-1] == b"a OK MOVE completed"
+    assert public.messages(mailbox="alice") == []
+    # RENAME inside the public folders needs x (bob has it) and k on the new parent.
+    assert alice.command(f'RENAME {SALES} "Public Folders/Sales 2026"') == [
+        b"a NO [NOPERM] RENAME 'Public Folders/Sales': you lack the delete mailbox (x) right"]
+    assert bob.command(f'RENAME {SALES} "Public Folders/Archive/Sales 2026"') == [
+        b"a OK RENAME completed"]
+    assert alice.command('STATUS "Public Folders/Archive/Sales 2026" (MESSAGES)') == [
+        b'* STATUS "Public Folders/Archive/Sales 2026" (MESSAGES 2)',
+        b"a OK STATUS completed"]

@@ -16,7 +16,8 @@ Rights (RFC 4314 §4) in a public folder (:mod:`.places`): STORE needs ``s`` to 
 ``\\Seen``, ``t`` for ``\\Deleted``, ``w`` for the other flags (worked out from what
 the command would actually change); a body FETCH sets ``\\Seen`` only with ``s``;
 EXPUNGE and UID EXPUNGE need ``e`` (CLOSE expunges only with it); COPY and MOVE need
-``i`` on the target, MOVE also ``t`` and ``e`` on the source. COPY and MOVE between
+``i`` on the target (the copies lose the flags the user may not set there), MOVE also
+``t`` and ``e`` on the source. COPY and MOVE between
 the user's folders and public folders go through the store in one transaction
 (``target_mailbox``), charging the target mailbox.
 
@@ -33,9 +34,10 @@ from typing import TYPE_CHECKING, Any
 from postroom.services.imap import commands as cmd
 from postroom.services.imap import mailboxes, search, sort, wire
 from postroom.services.imap.fetch_items import FetchItem
+from postroom.services.imap.mailbox_commands import allowed_flags
 from postroom.services.imap.message import MessageView
 from postroom.services.imap.message_cache import HeaderView
-from postroom.services.imap.places import denied, folder_info, place_of, rights_of
+from postroom.services.imap.places import Place, denied, folder_info, place_of, rights_of
 from postroom.services.imap.search_keys import CHARSETS, resolve
 from postroom.services.pop3.maildrop import crlf_sizes
 from postroom.store.messages import MessageInfo, MessageStoreError, QuotaExceeded, check_flags
@@ -458,7 +460,8 @@ async def copy_move(s: ImapSession, c: cmd.CopyMove) -> None:
     if info is None:
         s.done(c, "NO", f"no mailbox {mailboxes.to_imap(place.name)!r}", "TRYCREATE")
         return
-    if denied(s, c, place, await rights_of(s, place), "i", "TRYCREATE"):
+    target_rights = await rights_of(s, place)
+    if denied(s, c, place, target_rights, "i", "TRYCREATE"):
         return
     if c.name == "MOVE" and folder.readonly:
         s.done(c, "NO", "mailbox is read-only (EXAMINE)", "READ-ONLY")
@@ -492,6 +495,8 @@ async def copy_move(s: ImapSession, c: cmd.CopyMove) -> None:
     except MessageStoreError as exc:
         s.done(c, "NO", exc.message, "CANNOT")
         return
+    await _drop_flags(s, place, target_rights,
+                      [(folder.info[u].flags, new) for u, new in mapping.items()])
     code = None
     if mapping:
         src = search.SequenceSet.of(sorted(mapping))
@@ -505,6 +510,19 @@ async def copy_move(s: ImapSession, c: cmd.CopyMove) -> None:
     else:
         await s.sync(expunge=c.uid)
         s.done(c, "OK", f"{'UID ' if c.uid else ''}COPY completed", code)
+
+
+async def _drop_flags(s: ImapSession, place: Place, have: str,
+                      copied: list[tuple[tuple[str, ...], int]]) -> None:
+    """Take off the copies the flags the user may not set in the target (RFC 4314 §4,
+    as APPEND does): the store copies every flag."""
+    if place.personal:
+        return
+    doomed = {f for flags, _ in copied for f in flags} - set(allowed_flags(
+        [f for flags, _ in copied for f in flags], have))
+    if doomed:
+        await s.io(s.ctx.store.messages.set_flags, *place.key,
+                   [uid for _, uid in copied], sorted(doomed), "remove")
 
 
 async def _expunge_deleted(s: ImapSession, only: set[int] | None) -> int:
