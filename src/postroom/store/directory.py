@@ -14,6 +14,11 @@ Names and addresses:
 * Domains are stored in their ASCII (punycode) form; records also carry the
   Unicode form for display.
 
+A post office's public folders live in one hidden mailbox, :data:`PUBLIC_ROOT`,
+created on first use by :meth:`Directory.public_root`; it has no password, no
+address and no quota, and ``list_mailboxes`` (hence counts, CSV export, post office
+quotas) leaves it out.
+
 Per-object options are dictionaries validated by the option sets in
 :mod:`postroom.settings.objects`; records carry the effective options (defaults
 merged with what was set).
@@ -27,6 +32,11 @@ from typing import Any, Protocol
 
 DEFAULT_MAILBOX_TYPE = "USER"
 MAILBOX_TYPES = ("USER", "ADMIN", "SYSADMIN")
+ADMIN_TYPES = ("ADMIN", "SYSADMIN")      # post office administrators (public folder ACLs)
+# The mailbox holding a post office's public folders (manual 6.3.6.4 "Pubroot"). Its
+# brackets can never appear in a mailbox name (store.addresses) nor in a login, so it
+# cannot be created, mapped to or logged into; the directory never lists it.
+PUBLIC_ROOT = "[Pubroot]"
 
 
 class DirectoryError(ValueError):
@@ -142,6 +152,9 @@ class Directory(Protocol):
     def authenticate(self, login: str, password: str) -> Mailbox | None: ...
     def find_login(self, login: str) -> Mailbox | None: ...
     def recoverable_secret(self, postoffice: str, name: str) -> str | None: ...
+    def public_root(self, postoffice: str) -> Mailbox:
+        """The post office's public folder mailbox (:data:`PUBLIC_ROOT`), created on
+        first use."""
 
     # Address map
     def add_address(self, address: str, target: str) -> Address: ...

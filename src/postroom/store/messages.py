@@ -208,12 +208,15 @@ class MessageStore(Protocol):
         """Change flags; return the folder's new HIGHESTMODSEQ."""
 
     def copy(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
-             target: str) -> dict[int, int]:
-        """Copy messages to ``target``; return {old uid: new uid}. Counts against quota."""
+             target: str, target_mailbox: str | None = None) -> dict[int, int]:
+        """Copy messages to ``target``; return {old uid: new uid}. Counts against the
+        quota of the target's mailbox: ``target_mailbox`` of the same post office (a
+        public folder, manual 6.3.6.4), else the source's own."""
 
     def move(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
-             target: str) -> dict[int, int]:
-        """Move messages to ``target``; return {old uid: new uid}."""
+             target: str, target_mailbox: str | None = None) -> dict[int, int]:
+        """Move messages to ``target`` (of ``target_mailbox`` as for :meth:`copy`);
+        return {old uid: new uid}; one transaction, so a message is never in both."""
 
     def expunge(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int]) -> int:
         """Remove messages; return how many were removed."""

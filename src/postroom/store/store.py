@@ -6,6 +6,7 @@ themselves; they hold a :class:`Store` and use its parts:
 * ``store.settings``  server settings (``postroom.settings.server``)
 * ``store.directory`` post offices, domains, mailboxes, address map, groups, lists
 * ``store.messages``  mailbox folders and messages
+* ``store.acl``       folder access control lists (RFC 4314) and shared-folder subscriptions
 * ``store.queue``     connector queues (envelopes, retries, bad mail, quarantine)
 * ``store.secrets``   encryption of recoverable secrets under the server key
 
@@ -32,6 +33,7 @@ from postroom.store.secrets import SecretBox
 
 if TYPE_CHECKING:
     from postroom.settings.server import Settings
+    from postroom.store.acl import FolderAcl
     from postroom.store.directory import Directory
     from postroom.store.messages import MessageStore
     from postroom.store.queue import Queue
@@ -132,6 +134,12 @@ class Store:
         store = SqliteMessageStore(self)
         self._closers.append(store.close)
         return store
+
+    @cached_property
+    def acl(self) -> FolderAcl:
+        from postroom.store.backends.sqlite.acl import SqliteFolderAcl
+
+        return SqliteFolderAcl(self)
 
     @cached_property
     def queue(self) -> Queue:

@@ -285,7 +285,7 @@ def test_quota_namespace_id_enable(imap_server: ImapServer, bob: RawImap) -> Non
         b'* QUOTAROOT INBOX ""', b'* QUOTA "" (STORAGE 1 10)', b"a OK GETQUOTAROOT completed"]
     assert bob.command('GETQUOTA ""') == [b'* QUOTA "" (STORAGE 1 10)',
                                           b"a OK GETQUOTA completed"]
-    assert bob.command("NAMESPACE") == [b'* NAMESPACE (("" "/")) NIL NIL',
+    assert bob.command("NAMESPACE") == [b'* NAMESPACE (("" "/")) (("Other Users/" "/")) NIL',
                                         b"a OK NAMESPACE completed"]
     assert bob.command('ID ("name" "test")') == [
         b'* ID ("name" "Postroom" "vendor" "Postroom")', b"a OK ID completed"]

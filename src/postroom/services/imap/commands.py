@@ -96,6 +96,17 @@ class MailboxCommand(Command):
 
 
 @dataclass(frozen=True)
+class AclCommand(Command):
+    """SETACL, DELETEACL, LISTRIGHTS (RFC 4314 §3.1-3.4): a mailbox, an identifier and,
+    for SETACL, the rights (``+``/``-`` prefixed or not; checked by the handler, which
+    answers BAD for an unknown right)."""
+
+    mailbox: bytes
+    identifier: bytes
+    rights: bytes | None = None
+
+
+@dataclass(frozen=True)
 class GetQuota(Command):
     root: bytes
 
@@ -359,6 +370,18 @@ def _rename(r: Reader, tag: str, name: str, uid: bool) -> Command:
     return Rename(tag, name, old, r.astring("a new mailbox name"))
 
 
+def _acl(r: Reader, tag: str, name: str, uid: bool) -> Command:
+    r.sp()
+    mailbox = r.astring("a mailbox name")
+    r.sp()
+    identifier = r.astring("an identifier")
+    rights = None
+    if name == "SETACL":
+        r.sp()
+        rights = r.astring("rights")
+    return AclCommand(tag, name, mailbox, identifier, rights)
+
+
 def _getquota(r: Reader, tag: str, name: str, uid: bool) -> Command:
     r.sp()
     return GetQuota(tag, name, r.astring("a quota root"))
@@ -571,7 +594,8 @@ def _expunge(r: Reader, tag: str, name: str, uid: bool) -> Command:
 _PARSERS = {
     "LOGIN": _login, "AUTHENTICATE": _authenticate, "ENABLE": _enable,
     "COMPRESS": _compress, "SELECT": _select, "EXAMINE": _select, "RENAME": _rename,
-    "GETQUOTA": _getquota, "LIST": _list, "LSUB": _list, "XLIST": _list, "STATUS": _status,
+    "GETQUOTA": _getquota, "SETACL": _acl, "DELETEACL": _acl, "LISTRIGHTS": _acl,
+    "LIST": _list, "LSUB": _list, "XLIST": _list, "STATUS": _status,
     "APPEND": _append, "ID": _id, "FETCH": _fetch, "STORE": _store, "SEARCH": _search,
     "SORT": _sort, "THREAD": _thread, "COPY": _copy, "MOVE": _copy, "EXPUNGE": _expunge,
 }

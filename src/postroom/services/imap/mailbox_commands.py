@@ -9,8 +9,19 @@ Errors name the mailbox and carry the RFC 5530 response code a client can act on
 ``NONEXISTENT``, ``ALREADYEXISTS``, ``CANNOT`` (invalid name), ``OVERQUOTA``,
 ``TRYCREATE`` (APPEND/COPY into a missing mailbox), ``TOOBIG``.
 
-Known limits: NAMESPACE offers only the personal namespace (other users' and public
-folders are not served yet); ACL commands answer ``NO``.
+Every mailbox name goes through :mod:`.places` first: personal folders are the
+user's own, ``Public Folders/...`` the post office's public folders (RFC 2342 shared
+namespace, manual 6.3.6.4), ``Other Users/<mailbox>/...`` what other mailboxes of the
+post office shared (RFC 2342 other users' namespace), with the rights of RFC 4314 §4
+enforced: SELECT, EXAMINE and STATUS need ``r``, APPEND ``i`` (flags the user may not
+set are dropped), LIST shows only folders with ``l``; CREATE, DELETE, RENAME and
+SUBSCRIBE of those folders are in :mod:`.shared_commands`. A missing right is
+``NO [NOPERM]`` naming it, or ``NONEXISTENT`` when the user may not even see the
+folder. A selection without any of ``s w t e`` is read-only; PERMANENTFLAGS lists
+only the flags the user may change.
+
+Known limits: public and other users' folders have no quota root for the user
+(GETQUOTAROOT names none).
 """
 
 from __future__ import annotations
@@ -21,7 +32,19 @@ from typing import TYPE_CHECKING, Any
 
 from postroom.services.imap import commands as cmd
 from postroom.services.imap import mailboxes, wire
-from postroom.services.imap.mailboxes import SEPARATOR, MailboxNameError
+from postroom.services.imap.mailboxes import SEPARATOR
+from postroom.services.imap.places import (
+    OTHERS,
+    PUBLIC,
+    ROOT,
+    Place,
+    denied,
+    folder_info,
+    place_of,
+    public_enabled,
+    rights_of,
+    visible_folders,
+)
 from postroom.services.imap.selected import SelectedFolder
 from postroom.services.imap.session import State
 from postroom.store.messages import FolderInfo, MessageStoreError, QuotaExceeded
@@ -29,17 +52,7 @@ from postroom.store.messages import FolderInfo, MessageStoreError, QuotaExceeded
 if TYPE_CHECKING:
     from postroom.services.imap.session import ImapSession
 
-PERMANENT_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*"
 SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
-
-
-def folder_name(s: ImapSession, c: cmd.Command, raw: bytes) -> str | None:
-    """The store name of a client's mailbox name, or None after answering NO [CANNOT]."""
-    try:
-        return mailboxes.decode(raw, s.flags.utf8)
-    except MailboxNameError as exc:
-        s.done(c, "NO", f"{raw.decode('utf-8', 'replace')!r}: {exc}", "CANNOT")
-        return None
 
 
 async def folders(s: ImapSession) -> list[FolderInfo]:
@@ -61,18 +74,23 @@ async def select(s: ImapSession, c: cmd.Select) -> None:
     if s.selected is not None:
         s.select(None)
         s.send(wire.status("OK", "previous mailbox closed", "CLOSED"))
-    name = folder_name(s, c, c.mailbox)
-    if name is None:
+    place = await place_of(s, c, c.mailbox)
+    if place is None:
         return
-    postoffice, mailbox = s.owner
-    index = await s.io(s.ctx.indexes.get, s.ctx.store, postoffice, mailbox, name)
+    name = place.folder
+    have = await rights_of(s, place)
+    if not place.root and denied(s, c, place, have, "r"):
+        return
+    index = None if place.root else \
+        await s.io(s.ctx.indexes.get, s.ctx.store, *place.key)
     if index is None:
-        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(name)!r}", "NONEXISTENT")
+        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(place.name)!r}", "NONEXISTENT")
         return
-    readonly = c.name == "EXAMINE"
+    readonly = c.name == "EXAMINE" or not any(r in have for r in "swte")
     uidvalidity, uidnext, highestmodseq = index.state
     folder = SelectedFolder(name, readonly, uidvalidity, uidnext, highestmodseq)
     folder.load(index.uids, index.info)
+    s.select(folder, place)        # from here on ``s.where`` is the folder's owner
     mark = await s.io(s.recent_mark, name, folder.uids[-1] if folder.uids else 0, readonly)
     folder.recent = {u for u in folder.uids if u > mark}
     if c.condstore:
@@ -81,7 +99,7 @@ async def select(s: ImapSession, c: cmd.Select) -> None:
            wire.untagged(f"{folder.exists} EXISTS"),
            wire.untagged(f"{len(folder.recent)} RECENT"),
            wire.status("OK", "permanent flags", "PERMANENTFLAGS (" + (
-               "" if readonly else PERMANENT_FLAGS) + ")")]
+               "" if readonly else permanent_flags(have)) + ")")]
     unseen = index.first_unseen()
     if unseen is not None:
         out.append(wire.status("OK", f"message {unseen} is the first unseen",
@@ -93,14 +111,34 @@ async def select(s: ImapSession, c: cmd.Select) -> None:
         from postroom.services.imap.qresync import resynchronise
         out += await resynchronise(s, folder, c.qresync)
     s.send(out)
-    s.select(folder)
     s.done(c, "OK", f"{c.name} completed", "READ-ONLY" if readonly else "READ-WRITE")
 
 
+def permanent_flags(have: str) -> str:
+    """The flags a user with rights ``have`` may change (RFC 4314 §4: ``s`` \\Seen,
+    ``t`` \\Deleted, ``w`` the others and new keywords)."""
+    flags = ["\\Answered", "\\Flagged"] if "w" in have else []
+    flags += ["\\Deleted"] if "t" in have else []
+    flags += ["\\Seen"] if "s" in have else []
+    flags += ["\\Draft", "\\*"] if "w" in have else []
+    return " ".join(flags)
+
+
+def allowed_flags(flags: tuple[str, ...] | list[str], have: str) -> list[str]:
+    """The flags of an APPEND (or COPY) the user may set; the others are dropped."""
+    need = {"\\seen": "s", "\\deleted": "t"}
+    return [f for f in flags if need.get(f.lower(), "w") in have]
+
+
 async def create(s: ImapSession, c: cmd.MailboxCommand) -> None:
-    name = folder_name(s, c, c.mailbox)
-    if name is None:
+    from postroom.services.imap import shared_commands
+    place = await place_of(s, c, c.mailbox)
+    if place is None:
         return
+    if not place.personal:
+        await shared_commands.create(s, c, place)
+        return
+    name = place.folder
     if name == mailboxes.INBOX:
         s.done(c, "NO", "INBOX always exists", "ALREADYEXISTS")
         return
@@ -122,9 +160,14 @@ async def create(s: ImapSession, c: cmd.MailboxCommand) -> None:
 
 
 async def delete(s: ImapSession, c: cmd.MailboxCommand) -> None:
-    name = folder_name(s, c, c.mailbox)
-    if name is None:
+    from postroom.services.imap import shared_commands
+    place = await place_of(s, c, c.mailbox)
+    if place is None:
         return
+    if not place.personal:
+        await shared_commands.delete(s, c, place)
+        return
+    name = place.folder
     infos = await folders(s)
     if find(infos, name) is None:
         s.done(c, "NO", f"no mailbox {mailboxes.to_imap(name)!r}", "NONEXISTENT")
@@ -137,16 +180,21 @@ async def delete(s: ImapSession, c: cmd.MailboxCommand) -> None:
     except MessageStoreError as exc:
         s.done(c, "NO", exc.message, "CANNOT")
         return
-    if s.selected is not None and s.selected.folder == name:
+    if s.selected is not None and s.selected.folder == name and s.where == s.owner:
         s.select(None)
     s.done(c, "OK", "DELETE completed")
 
 
 async def rename(s: ImapSession, c: cmd.Rename) -> None:
-    old = folder_name(s, c, c.mailbox)
-    new = old and folder_name(s, c, c.new_name)
-    if old is None or new is None:
+    from postroom.services.imap import shared_commands
+    old_place = await place_of(s, c, c.mailbox)
+    new_place = old_place and await place_of(s, c, c.new_name)
+    if old_place is None or new_place is None:
         return
+    if not old_place.personal or not new_place.personal:
+        await shared_commands.rename(s, c, old_place, new_place)
+        return
+    old, new = old_place.folder, new_place.folder
     infos = await folders(s)
     if find(infos, old) is None:
         s.done(c, "NO", f"no mailbox {mailboxes.to_imap(old)!r}", "NONEXISTENT")
@@ -170,9 +218,14 @@ async def rename(s: ImapSession, c: cmd.Rename) -> None:
 
 
 async def subscribe(s: ImapSession, c: cmd.MailboxCommand) -> None:
-    name = folder_name(s, c, c.mailbox)
-    if name is None:
+    from postroom.services.imap import shared_commands
+    place = await place_of(s, c, c.mailbox)
+    if place is None:
         return
+    if not place.personal:
+        await shared_commands.subscribe(s, c, place)
+        return
+    name = place.folder
     try:
         await s.io(mailboxes.set_subscribed, s.ctx.store, *s.owner, name,
                    c.name == "SUBSCRIBE")
@@ -203,12 +256,15 @@ async def list_(s: ImapSession, c: cmd.ListCommand) -> None:
         s.send(wire.untagged(f'LIST (\\Noselect) "{SEPARATOR}" ""'))
         s.done(c, "OK", "LIST completed")
         return
-    infos = await folders(s)
+    entries = await s.io(visible_folders, s)
+    infos = [info for _, info, _ in entries]
     subscribed_only = name == "LSUB" or "SUBSCRIBED" in c.select_options
     special_only = "SPECIAL-USE" in c.select_options
     returns = set(c.return_options)
     out = []
-    for info in infos:
+    for place, info, have in entries:
+        if place.kind == ROOT and (name == "LSUB" or subscribed_only or special_only):
+            continue
         imap_name = mailboxes.encode(info.name, s.flags.utf8)
         if not any(mailboxes.matches(imap_name, reference, p) for p in patterns):
             continue
@@ -217,6 +273,8 @@ async def list_(s: ImapSession, c: cmd.ListCommand) -> None:
         if special_only and not info.special_use:
             continue
         attrs = _attributes(info, infos, name == "XLIST")
+        if place.kind == ROOT:                 # a namespace root (RFC 2342)
+            attrs = ["\\Noselect", attrs[0]]
         if name == "LSUB" or ("SUBSCRIBED" not in c.select_options and
                               "SUBSCRIBED" not in returns):
             attrs = [a for a in attrs if a != "\\Subscribed"]
@@ -225,13 +283,13 @@ async def list_(s: ImapSession, c: cmd.ListCommand) -> None:
             pass                              # RFC 6154 §3: shown by default
         out.append(wire.untagged(f"{name} ({' '.join(attrs)}) \"{SEPARATOR}\" ".encode()
                                  + wire.astring(imap_name)))
-        if "STATUS" in returns:
-            out.append(_status_line(s, info, c.status_items, imap_name))
+        if "STATUS" in returns and "r" in have:        # RFC 5819 §2: not without rights
+            out.append(_status_line(s, place, info, c.status_items, imap_name))
     s.send(out)
     s.done(c, "OK", f"{name} completed")
 
 
-def _status_line(s: ImapSession, info: FolderInfo, items: tuple[str, ...],
+def _status_line(s: ImapSession, place: Place, info: FolderInfo, items: tuple[str, ...],
                  imap_name: str, unseen: int | None = None) -> bytes:
     values = {"MESSAGES": info.messages, "UIDNEXT": info.uidnext,
               "UIDVALIDITY": info.uidvalidity, "SIZE": info.size,
@@ -241,10 +299,10 @@ def _status_line(s: ImapSession, info: FolderInfo, items: tuple[str, ...],
     for item in items:
         value = values.get(item)
         if item == "UNSEEN" and value is None:
-            value = sum(1 for m in s.ctx.store.messages.list_messages(*s.owner, info.name)
+            value = sum(1 for m in s.ctx.store.messages.list_messages(*place.key)
                         if "\\Seen" not in m.flags)
         if item == "DELETED":
-            value = sum(1 for m in s.ctx.store.messages.list_messages(*s.owner, info.name)
+            value = sum(1 for m in s.ctx.store.messages.list_messages(*place.key)
                         if "\\Deleted" in m.flags)
         parts.append(f"{item} {value}")
     return wire.untagged(b"STATUS " + wire.astring(imap_name) + f" ({' '.join(parts)})".encode())
@@ -259,30 +317,36 @@ async def status(s: ImapSession, c: cmd.Status) -> None:
     if unknown:
         s.done(c, "BAD", f"unknown STATUS item {unknown[0]}")
         return
-    name = folder_name(s, c, c.mailbox)
-    if name is None:
+    place = await place_of(s, c, c.mailbox)
+    if place is None:
         return
-    info = find(await folders(s), name)
+    if not place.personal and denied(s, c, place, await rights_of(s, place), "r"):
+        return
+    info = await s.io(folder_info, s.ctx.store, place)
     if info is None:
-        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(name)!r}", "NONEXISTENT")
+        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(place.name)!r}", "NONEXISTENT")
         return
-    s.send(await s.io(_status_line, s, info, c.items, mailboxes.encode(name, s.flags.utf8)))
+    s.send(await s.io(_status_line, s, place, info, c.items,
+                      mailboxes.encode(place.name, s.flags.utf8)))
     s.done(c, "OK", "STATUS completed")
 
 
 async def append(s: ImapSession, c: cmd.Append) -> None:
-    name = folder_name(s, c, c.mailbox)
-    if name is None:
+    place = await place_of(s, c, c.mailbox)
+    if place is None:
         return
-    if find(await folders(s), name) is None:
-        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(name)!r}", "TRYCREATE")
+    if await s.io(folder_info, s.ctx.store, place) is None:
+        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(place.name)!r}", "TRYCREATE")
+        return
+    have = await rights_of(s, place)
+    if denied(s, c, place, have, "i", "TRYCREATE"):
         return
     results = []
     try:
         for message in c.messages:
-            flags = [f for f in message.flags if f != "\\Recent"]
+            flags = allowed_flags([f for f in message.flags if f != "\\Recent"], have)
             date = message.date.timestamp() if message.date else time.time()
-            future = s.ctx.store.messages.append_async(*s.owner, name, message.data, flags,
+            future = s.ctx.store.messages.append_async(*place.key, message.data, flags,
                                                        date)
             results.append(await asyncio.wrap_future(future))
     except QuotaExceeded as exc:
@@ -297,7 +361,12 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
 
 
 async def namespace(s: ImapSession, c: cmd.Command) -> None:
-    s.send(wire.untagged(f'NAMESPACE (("" "{SEPARATOR}")) NIL NIL'))
+    """RFC 2342: personal, other users (what others shared with SETACL), shared (the
+    public folders, when the post office has them)."""
+    shared = f'(("{PUBLIC}{SEPARATOR}" "{SEPARATOR}"))' \
+        if await s.io(public_enabled, s.ctx.store, s.owner[0]) else "NIL"
+    s.send(wire.untagged(f'NAMESPACE (("" "{SEPARATOR}")) (("{OTHERS}{SEPARATOR}" '
+                         f'"{SEPARATOR}")) {shared}'))
     s.done(c, "OK", "NAMESPACE completed")
 
 
@@ -311,14 +380,18 @@ def _quota_line(s: ImapSession) -> bytes:
 
 
 async def getquotaroot(s: ImapSession, c: cmd.MailboxCommand) -> None:
-    name = folder_name(s, c, c.mailbox)
-    if name is None:
+    place = await place_of(s, c, c.mailbox)
+    if place is None:
         return
-    if find(await folders(s), name) is None:
-        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(name)!r}", "NONEXISTENT")
+    have = await rights_of(s, place)
+    if await s.io(folder_info, s.ctx.store, place) is None or not have:
+        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(place.name)!r}", "NONEXISTENT")
         return
-    s.send([wire.untagged(b"QUOTAROOT " + wire.astring(mailboxes.encode(name, s.flags.utf8))
-                          + b' ""'), await s.io(_quota_line, s)])
+    line = b"QUOTAROOT " + wire.astring(mailboxes.encode(place.name, s.flags.utf8))
+    if not place.personal:               # public folders count against no quota
+        s.send(wire.untagged(line))
+    else:
+        s.send([wire.untagged(line + b' ""'), await s.io(_quota_line, s)])
     s.done(c, "OK", "GETQUOTAROOT completed")
 
 
@@ -330,11 +403,6 @@ async def getquota(s: ImapSession, c: cmd.GetQuota) -> None:
     s.done(c, "OK", "GETQUOTA completed")
 
 
-async def no_acl(s: ImapSession, c: cmd.Command) -> None:
-    s.done(c, "NO", "ACLs apply to public folders only, which this server does not offer yet",
-           "CANNOT")
-
-
 async def idle(s: ImapSession, c: cmd.Command) -> None:
     """RFC 2177: ``+ idling``; changes as untagged responses until ``DONE``."""
     from postroom.services.imap.framing import CLOSED, RawLine
@@ -342,7 +410,7 @@ async def idle(s: ImapSession, c: cmd.Command) -> None:
     s.log.command(c, "+ idling", 0, 0)
     folder = s.selected
     wake = asyncio.Event()
-    key = (*s.owner, folder.folder) if folder else None
+    key = (*s.where, folder.folder) if folder else None
     if key is not None:
         s.ctx.watch.add(key, wake)
     s.framing.expect_line(True)
@@ -385,5 +453,5 @@ HANDLERS: dict[str, Any] = {
     "RENAME": rename, "SUBSCRIBE": subscribe, "UNSUBSCRIBE": subscribe, "LIST": list_,
     "LSUB": list_, "XLIST": list_, "STATUS": status, "APPEND": append,
     "NAMESPACE": namespace, "GETQUOTAROOT": getquotaroot, "GETQUOTA": getquota,
-    "GETACL": no_acl, "MYRIGHTS": no_acl, "IDLE": idle,
+    "IDLE": idle,
 }

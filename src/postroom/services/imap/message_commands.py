@@ -16,6 +16,15 @@ Numbers: sequence numbers are the session's (:class:`.selected.SelectedFolder`);
 during FETCH, STORE and SEARCH by number, expunges by others are announced only at
 the next command that allows it (RFC 3501 §7.4.1).
 
+Rights (RFC 4314 §4) in a public folder (:mod:`.places`): STORE needs ``s`` to change
+``\\Seen``, ``t`` for ``\\Deleted``, ``w`` for the other flags (worked out from what
+the command would actually change); a body FETCH sets ``\\Seen`` only with ``s``;
+EXPUNGE and UID EXPUNGE need ``e`` (CLOSE expunges only with it); COPY and MOVE need
+``i`` on the target (the copies lose the flags the user may not set there), MOVE also
+``t`` and ``e`` on the source. COPY and MOVE between
+the user's folders and public folders go through the store in one transaction
+(``target_mailbox``), charging the target mailbox.
+
 Known limits: SEARCH with charsets other than US-ASCII and UTF-8 is refused with
 BADCHARSET.
 """
@@ -29,9 +38,10 @@ from typing import TYPE_CHECKING, Any
 from postroom.services.imap import commands as cmd
 from postroom.services.imap import mailboxes, search, search_result, sort, wire
 from postroom.services.imap.fetch_items import FetchItem
-from postroom.services.imap.mailbox_commands import find, folder_name, folders
+from postroom.services.imap.mailbox_commands import allowed_flags
 from postroom.services.imap.message import MessageView
 from postroom.services.imap.message_cache import HeaderView
+from postroom.services.imap.places import Place, denied, folder_info, place_of, rights_of
 from postroom.services.imap.qresync import vanished_earlier
 from postroom.services.imap.search_keys import CHARSETS, resolve
 from postroom.services.pop3.maildrop import crlf_sizes
@@ -127,8 +137,8 @@ async def fetch(s: ImapSession, c: cmd.Fetch) -> None:
         uids = [u for u in uids if folder.info[u].modseq > c.changed_since]
     if any(i.sets_seen for i in items) and not folder.readonly:
         unseen = [u for u in uids if "\\Seen" not in folder.info[u].flags]
-        if unseen:
-            modseq = await s.io(s.ctx.store.messages.set_flags, *s.owner, folder.folder,
+        if unseen and (s.place is None or "s" in await rights_of(s, s.place)):
+            modseq = await s.io(s.ctx.store.messages.set_flags, *s.where, folder.folder,
                                 unseen, ["\\Seen"], "add")
             for u in unseen:
                 info = folder.info[u]
@@ -303,13 +313,17 @@ async def store(s: ImapSession, c: cmd.Store) -> None:
     except MessageStoreError as exc:
         s.done(c, "BAD", exc.message)
         return
+    if s.place is not None and not s.place.personal:
+        need = _rights_needed(folder, uids, flags, c.mode)
+        if denied(s, c, s.place, await rights_of(s, s.place), need):
+            return
     modified: list[int] = []
     if c.unchanged_since is not None:
         s.flags.condstore = True
         modified = [u for u in uids if folder.info[u].modseq > c.unchanged_since]
         uids = [u for u in uids if u not in modified]
     if uids:
-        await s.io(s.ctx.store.messages.set_flags, *s.owner, folder.folder, uids, flags, c.mode)
+        await s.io(s.ctx.store.messages.set_flags, *s.where, folder.folder, uids, flags, c.mode)
     await s.sync(expunge=c.uid, quiet=set(uids), force=True)
     if not c.silent:
         out = []
@@ -328,6 +342,19 @@ async def store(s: ImapSession, c: cmd.Store) -> None:
                f"MODIFIED {search.SequenceSet.of(numbers)}")
         return
     s.done(c, "OK", f"{'UID ' if c.uid else ''}STORE completed")
+
+
+def _rights_needed(folder: Any, uids: list[int], flags: list[str], mode: str) -> str:
+    """The rights a STORE needs for the flags it would really change (RFC 4314 §4)."""
+    wanted = set(flags)
+    changed: set[str] = set()
+    for uid in uids:
+        old = set(folder.info[uid].flags)
+        new = (old | wanted if mode == "add" else old - wanted if mode == "remove"
+               else wanted)
+        changed |= old ^ new
+    need = {"s" if f == "\\Seen" else "t" if f == "\\Deleted" else "w" for f in changed}
+    return "".join(sorted(need))
 
 
 # -- SEARCH, SORT, THREAD ------------------------------------------------------------------
@@ -454,39 +481,50 @@ async def copy_move(s: ImapSession, c: cmd.CopyMove) -> None:
     uids = _uids(s, c, c.sequence, c.uid)
     if uids is None:
         return
-    target = folder_name(s, c, c.mailbox)
-    if target is None:
+    place = await place_of(s, c, c.mailbox)
+    if place is None:
         return
-    info = find(await folders(s), target)
+    info = await s.io(folder_info, s.ctx.store, place)
     if info is None:
-        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(target)!r}", "TRYCREATE")
+        s.done(c, "NO", f"no mailbox {mailboxes.to_imap(place.name)!r}", "TRYCREATE")
+        return
+    target_rights = await rights_of(s, place)
+    if denied(s, c, place, target_rights, "i", "TRYCREATE"):
         return
     if c.name == "MOVE" and folder.readonly:
         s.done(c, "NO", "mailbox is read-only (EXAMINE)", "READ-ONLY")
         return
+    if c.name == "MOVE" and s.place is not None and \
+            denied(s, c, s.place, await rights_of(s, s.place), "te"):
+        return
+    target = place.folder
+    across = place.owner != s.where          # between personal and public folders
     if not uids:
         s.done(c, "OK", f"{c.name} completed (no messages)")
         return
-    if target == folder.folder and c.name == "MOVE":
+    if target == folder.folder and c.name == "MOVE" and not across:
         s.done(c, "NO", "cannot move messages into the same mailbox", "CANNOT")
         return
     try:
         operation = s.ctx.store.messages.move if c.name == "MOVE" else s.ctx.store.messages.copy
-        if target == folder.folder:
+        if target == folder.folder and not across:
             mapping = {}
             for uid in uids:
-                data = await s.io(s.ctx.store.messages.read, *s.owner, folder.folder, uid)
-                result = await s.io(s.ctx.store.messages.append, *s.owner, target, data,
+                data = await s.io(s.ctx.store.messages.read, *s.where, folder.folder, uid)
+                result = await s.io(s.ctx.store.messages.append, *s.where, target, data,
                                     folder.info[uid].flags, folder.info[uid].internal_date)
                 mapping[uid] = result.uid
         else:
-            mapping = await s.io(operation, *s.owner, folder.folder, uids, target)
+            mapping = await s.io(operation, *s.where, folder.folder, uids, target,
+                                 place.mailbox if across else None)
     except QuotaExceeded as exc:
         s.done(c, "NO", f"mailbox is full: {exc.message}", "OVERQUOTA")
         return
     except MessageStoreError as exc:
         s.done(c, "NO", exc.message, "CANNOT")
         return
+    await _drop_flags(s, place, target_rights,
+                      [(folder.info[u].flags, new) for u, new in mapping.items()])
     code = None
     if mapping:
         src = search.SequenceSet.of(sorted(mapping))
@@ -502,17 +540,30 @@ async def copy_move(s: ImapSession, c: cmd.CopyMove) -> None:
         s.done(c, "OK", f"{'UID ' if c.uid else ''}COPY completed", code)
 
 
+async def _drop_flags(s: ImapSession, place: Place, have: str,
+                      copied: list[tuple[tuple[str, ...], int]]) -> None:
+    """Take off the copies the flags the user may not set in the target (RFC 4314 §4,
+    as APPEND does): the store copies every flag."""
+    if place.personal:
+        return
+    doomed = {f for flags, _ in copied for f in flags} - set(allowed_flags(
+        [f for flags, _ in copied for f in flags], have))
+    if doomed:
+        await s.io(s.ctx.store.messages.set_flags, *place.key,
+                   [uid for _, uid in copied], sorted(doomed), "remove")
+
+
 async def _expunge_deleted(s: ImapSession, only: set[int] | None) -> int:
     folder = s.selected
     assert folder is not None
-    index = await s.io(s.ctx.indexes.get, s.ctx.store, *s.owner, folder.folder)
+    index = await s.io(s.ctx.indexes.get, s.ctx.store, *s.where, folder.folder)
     if index is None:
         return 0
     doomed = [m.uid for m in index.info.values() if "\\Deleted" in m.flags
               and (only is None or m.uid in only)]
     if not doomed:
         return 0
-    return await s.io(s.ctx.store.messages.expunge, *s.owner, folder.folder, doomed)
+    return await s.io(s.ctx.store.messages.expunge, *s.where, folder.folder, doomed)
 
 
 async def expunge(s: ImapSession, c: cmd.Command) -> None:
@@ -520,6 +571,8 @@ async def expunge(s: ImapSession, c: cmd.Command) -> None:
     assert folder is not None
     if folder.readonly:
         s.done(c, "NO", "mailbox is read-only (EXAMINE)", "READ-ONLY")
+        return
+    if s.place is not None and denied(s, c, s.place, await rights_of(s, s.place), "e"):
         return
     only = None
     if isinstance(c, cmd.UidExpunge):
@@ -545,7 +598,8 @@ def _highest(s: ImapSession) -> str | None:
 async def close(s: ImapSession, c: cmd.Command) -> None:
     folder = s.selected
     assert folder is not None
-    if c.name == "CLOSE" and not folder.readonly:
+    if c.name == "CLOSE" and not folder.readonly and \
+            (s.place is None or "e" in await rights_of(s, s.place)):
         await _expunge_deleted(s, None)
     s.select(None)
     s.done(c, "OK", f"{c.name} completed")

@@ -42,7 +42,7 @@ async def vanished_earlier(s: ImapSession, folder: SelectedFolder, since: int,
                            within: Ranges | None) -> list[bytes]:
     """``* VANISHED (EARLIER) uid-set`` for what left the folder after mod-sequence
     ``since`` (within the ``within`` UID ranges, if given); nothing if nothing did."""
-    found = await s.io(s.ctx.store.messages.expunged_since, *s.owner, folder.folder, since,
+    found = await s.io(s.ctx.store.messages.expunged_since, *s.where, folder.folder, since,
                        None if within is None else list(within))
     found = without(found, folder.uids)
     if not found:

@@ -4,7 +4,8 @@ socket (manual 6.3.3; RFC 3501 / RFC 9051 §3 states, §6.1-6.2).
 States: not authenticated -> authenticated -> selected -> logout (RFC 3501 §3); the
 table :data:`ALLOWED` says which commands each state accepts, and anything else is
 answered ``BAD`` with the state named, the connection intact. Handlers live in
-:mod:`.auth_commands`, :mod:`.mailbox_commands` and :mod:`.message_commands`; each
+:mod:`.auth_commands`, :mod:`.mailbox_commands`, :mod:`.message_commands` and
+:mod:`.acl_commands`; each
 takes the session and the typed command and writes its responses with
 :meth:`ImapSession.send` and :meth:`ImapSession.done`.
 
@@ -12,6 +13,8 @@ Store work that may wait on the disk (appends, flag changes, copies, listings) r
 the service's small thread pool (:meth:`ImapSession.io`), never on the event loop.
 Folder listings come from the service's shared :class:`.folder_index.FolderIndexes`
 (listed once per folder state, updated incrementally).
+A selected folder may be another mailbox's (a public folder): :attr:`ImapSession.place`
+says where it lives (:mod:`.places`), :attr:`ImapSession.where` its store owner.
 After every command the session compares the selected folder with the store and
 announces changes made by other sessions or by delivery (:meth:`sync`); while in IDLE
 the service's :class:`.watch.FolderWatch` wakes it within a second of a change.
@@ -54,6 +57,7 @@ from postroom.services.imap.transcript import Transcript
 if TYPE_CHECKING:
     from postroom.net.listeners import Connection
     from postroom.net.tls import ServerTls
+    from postroom.services.imap.places import Place
     from postroom.services.imap.watch import FolderWatch
     from postroom.store import Store
 
@@ -78,7 +82,8 @@ ALLOWED: dict[State, frozenset[str]] = {
     State.AUTHENTICATED: ANY | {
         "ENABLE", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE",
         "UNSUBSCRIBE", "LIST", "LSUB", "XLIST", "NAMESPACE", "STATUS", "APPEND", "IDLE",
-        "GETQUOTAROOT", "GETQUOTA", "COMPRESS", "GETACL", "MYRIGHTS"},
+        "GETQUOTAROOT", "GETQUOTA", "COMPRESS", "SETACL", "DELETEACL", "GETACL",
+        "LISTRIGHTS", "MYRIGHTS"},
 }
 ALLOWED[State.SELECTED] = ALLOWED[State.AUTHENTICATED] | {
     "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "UID EXPUNGE", "SEARCH", "FETCH", "STORE",
@@ -136,6 +141,7 @@ class ImapSession:
         self.identity: Identity | None = None
         self.mailbox_id: int | None = None
         self.selected: SelectedFolder | None = None
+        self.place: Place | None = None      # where the selected folder lives
         self.flags = SessionFlags()
         self.auth_failures = 0
         self.errors = 0
@@ -293,13 +299,18 @@ class ImapSession:
                  "SORT", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT", "CONDSTORE",
                  "QRESYNC", "QUOTA", "QUOTA=RES-STORAGE", "BINARY", "MULTIAPPEND", "UTF8=ACCEPT",
                  f"APPENDLIMIT={policy.append_limit(settings)}", "STATUS=SIZE",
-                 "COMPRESS=DEFLATE"]
+                 "COMPRESS=DEFLATE", "ACL", "RIGHTS=texk"]
         if policy.xlist_enabled(settings):
             caps.append("XLIST")
         return list(dict.fromkeys(caps))
 
     async def dispatch(self, command: cmd.Command) -> None:
-        from postroom.services.imap import auth_commands, mailbox_commands, message_commands
+        from postroom.services.imap import (
+            acl_commands,
+            auth_commands,
+            mailbox_commands,
+            message_commands,
+        )
         name = command.name
         if name not in ALLOWED[self.state]:
             where = ("log in first" if self.state is State.NOT_AUTHENTICATED else
@@ -308,7 +319,7 @@ class ImapSession:
             self.done(command, "BAD", f"{name}: {where}")
             return
         handler = (auth_commands.HANDLERS.get(name) or mailbox_commands.HANDLERS.get(name)
-                   or message_commands.HANDLERS.get(name))
+                   or message_commands.HANDLERS.get(name) or acl_commands.HANDLERS.get(name))
         if handler is None:
             self.done(command, "BAD", f"{name} is not supported")
             return
@@ -325,8 +336,15 @@ class ImapSession:
         assert self.identity is not None
         return self.identity.postoffice, self.identity.mailbox
 
-    def select(self, folder: SelectedFolder | None) -> None:
+    @property
+    def where(self) -> tuple[str, str]:
+        """(post office, mailbox) holding the selected folder: the user's own, or the
+        post office's public folder mailbox (:mod:`.places`)."""
+        return self.place.owner if self.place is not None else self.owner
+
+    def select(self, folder: SelectedFolder | None, place: Place | None = None) -> None:
         self.selected = folder
+        self.place = place if folder is not None else None
         self.state = State.SELECTED if folder is not None else State.AUTHENTICATED
 
     async def sync(self, *, expunge: bool = True, quiet: set[int] = frozenset(),
@@ -335,7 +353,7 @@ class ImapSession:
         folder = self.selected
         if folder is None:
             return
-        postoffice, mailbox = self.owner
+        postoffice, mailbox = self.where
         state = mailboxes.folder_state(self.ctx.store, postoffice, mailbox, folder.folder)
         if state is None:
             self.write(wire.status("BYE", "the selected mailbox was deleted"))
@@ -366,5 +384,5 @@ class ImapSession:
         store so it holds across sessions and processes); EXAMINE only looks."""
         messages = self.ctx.store.messages
         if readonly or upto == 0:
-            return messages.recent_mark(*self.owner, folder)
-        return messages.claim_recent(*self.owner, folder, upto)
+            return messages.recent_mark(*self.where, folder)
+        return messages.claim_recent(*self.where, folder, upto)

@@ -540,20 +540,29 @@ class SqliteMessageStore:
         return modseq
 
     def copy(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
-             target: str) -> dict[int, int]:
-        return self._transfer(postoffice, mailbox, folder, uids, target, move=False)
+             target: str, target_mailbox: str | None = None) -> dict[int, int]:
+        return self._transfer(postoffice, mailbox, folder, uids, target, move=False,
+                              target_mailbox=target_mailbox)
 
     def move(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
-             target: str) -> dict[int, int]:
-        return self._transfer(postoffice, mailbox, folder, uids, target, move=True)
+             target: str, target_mailbox: str | None = None) -> dict[int, int]:
+        return self._transfer(postoffice, mailbox, folder, uids, target, move=True,
+                              target_mailbox=target_mailbox)
 
     def _transfer(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
-                  target: str, *, move: bool) -> dict[int, int]:
-        """Hard-link files into the target folder, then one transaction for the rows."""
+                  target: str, *, move: bool, target_mailbox: str | None = None,
+                  ) -> dict[int, int]:
+        """Hard-link files into the target folder, then one transaction for the rows.
+
+        Within one mailbox a move changes no usage and a copy is charged to it; into
+        another mailbox (a public folder) the target's mailbox is checked and charged
+        and, for a move, the source's is credited."""
         uid_list = self._uids(uids)
         conn = self._store.conn
         src = self._folder(conn, postoffice, mailbox, canonical_folder(folder))
-        dst = self._folder(conn, postoffice, mailbox, canonical_folder(target), field="target")
+        dst = self._folder(conn, postoffice, target_mailbox or mailbox,
+                           canonical_folder(target), field="target")
+        across = src["mailbox_id"] != dst["mailbox_id"]
         if src["id"] == dst["id"]:
             raise MessageStoreError("target", "source and target folder are the same")
         marks = ",".join("?" * len(uid_list))
@@ -577,8 +586,8 @@ class SqliteMessageStore:
                 fsync_path(self.root / directory, directory=True)
             mapping: dict[int, int] = {}
             with self._store.transaction() as conn:
-                if not move:
-                    self._check_quota(conn, src["mailbox_id"], src["mailbox_name"],
+                if not move or across:
+                    self._check_quota(conn, dst["mailbox_id"], dst["mailbox_name"],
                                       sum(r["size"] for r in rows))
                 current = conn.execute(
                     "SELECT uidnext, highestmodseq FROM folder WHERE id=?", (dst["id"],)
@@ -602,12 +611,15 @@ class SqliteMessageStore:
                     uid += 1
                 conn.execute("UPDATE folder SET uidnext=?, highestmodseq=? WHERE id=?",
                              (uid, modseq, dst["id"]))
-                if move:
-                    if moved:
-                        self._tombstones(conn, src["id"], moved)
-                else:
-                    self._charge(conn, src["mailbox_id"], sum(r["size"] for r in rows),
-                                 len(rows))
+                moved_rows = [r for r in rows if r["uid"] in mapping]
+                if move and moved:
+                    self._tombstones(conn, src["id"], moved)
+                if across and move:
+                    self._charge(conn, src["mailbox_id"], -sum(r["size"] for r in moved_rows),
+                                 -len(moved_rows))
+                if across or not move:
+                    self._charge(conn, dst["mailbox_id"], sum(r["size"] for r in moved_rows),
+                                 len(moved_rows))
         except BaseException:
             self._unlink(links)
             raise
@@ -616,7 +628,7 @@ class SqliteMessageStore:
         if move:
             self._unlink(r["path"] for r in rows if r["uid"] in mapping)
         if mapping:
-            self._changed()
+            self._changed()        # IDLE sessions on the target (another user's too)
         return mapping
 
     def expunge(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int]) -> int:

@@ -6,6 +6,7 @@ server-wide mailbox defaults. One module per concept, composed into one class:
 
 * :mod:`.postoffices`, :mod:`.domains`, :mod:`.mailboxes` (with logins),
   :mod:`.address_map`, :mod:`.groups`, :mod:`.lists`, :mod:`.pop_retrieval`
+* :mod:`.public_root`: the hidden mailbox of a post office's public folders
 * :mod:`.rows`: shared lookups and row -> record conversion
 * :mod:`.options`: per-object option documents, secret options sealed
 
@@ -33,10 +34,12 @@ from postroom.store.backends.sqlite.directory.lists import Lists
 from postroom.store.backends.sqlite.directory.mailboxes import Mailboxes
 from postroom.store.backends.sqlite.directory.pop_retrieval import PopRetrievals
 from postroom.store.backends.sqlite.directory.postoffices import PostOffices
+from postroom.store.backends.sqlite.directory.public_root import PublicRoot
 
 __all__ = ["SqliteDirectory"]
 
 
 class SqliteDirectory(PostOffices, Domains, Mailboxes, AddressMap, Groups, Lists,
-                      PopRetrievals):
-    """Post offices, domains, mailboxes, the address map, groups, lists, POP retrieval."""
+                      PopRetrievals, PublicRoot):
+    """Post offices, domains, mailboxes, the address map, groups, lists, POP retrieval,
+    the hidden public folder mailbox."""

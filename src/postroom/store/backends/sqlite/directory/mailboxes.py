@@ -21,6 +21,9 @@ Decisions:
 * The mailbox type (USER, ADMIN, SYSADMIN) is the ``type`` column.
 * A recoverable copy of the password (for CRAM-MD5 and APOP) is kept, encrypted and
   bound to the row, only while ``encrypt_passwords`` is on.
+* The hidden public folder mailbox (:mod:`.public_root`) is never listed; a deleted
+  mailbox's name leaves every ACL of its post office, so a new mailbox of that name
+  does not inherit its rights.
 * Logins: ``mailbox@postoffice`` first, then any SMTP address mapped exactly (not a
   catch-all) to a mailbox. Unknown logins still pay for one hash verification, so
   response time does not reveal which mailboxes exist.
@@ -45,6 +48,7 @@ from postroom.store.addresses import (
     sf_address,
     smtp_address,
 )
+from postroom.store.backends.sqlite.acl import forget_identifier
 from postroom.store.backends.sqlite.directory.address_map import forget_target
 from postroom.store.backends.sqlite.directory.options import load_json, option_changes
 from postroom.store.backends.sqlite.directory.rows import (
@@ -58,6 +62,7 @@ from postroom.store.backends.sqlite.directory.rows import (
 from postroom.store.directory import (
     DEFAULT_MAILBOX_TYPE,
     MAILBOX_TYPES,
+    PUBLIC_ROOT,
     DirectoryError,
     Mailbox,
 )
@@ -171,8 +176,8 @@ class Mailboxes(DirectoryRows):
     def list_mailboxes(self, postoffice: str) -> list[Mailbox]:
         conn = self._conn
         po = postoffice_row(conn, postoffice)
-        rows = conn.execute("SELECT * FROM mailbox WHERE postoffice_id = ? "
-                            "ORDER BY name COLLATE NOCASE", (po["id"],)).fetchall()
+        rows = conn.execute("SELECT * FROM mailbox WHERE postoffice_id = ? AND name != ? "
+                            "ORDER BY name COLLATE NOCASE", (po["id"], PUBLIC_ROOT)).fetchall()
         return [self._mailbox(r, po["name"]) for r in rows]
 
     def update_mailbox(self, postoffice: str, name: str, *,
@@ -211,6 +216,7 @@ class Mailboxes(DirectoryRows):
             po = postoffice_row(conn, postoffice)
             row = mailbox_row(conn, po, name)
             forget_target(conn, sf_address(po["name"], row["name"]))
+            forget_identifier(conn, po["id"], row["name"])
             conn.execute("DELETE FROM mailbox WHERE id = ?", (row["id"],))
         self._remove_files(po["name"], row["name"])
 

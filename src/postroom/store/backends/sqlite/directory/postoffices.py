@@ -17,7 +17,7 @@ from postroom.settings import objects
 from postroom.store.addresses import check_postoffice_name
 from postroom.store.backends.sqlite.directory.options import option_changes
 from postroom.store.backends.sqlite.directory.rows import DirectoryRows, postoffice_row
-from postroom.store.directory import DirectoryError, PostOffice
+from postroom.store.directory import PUBLIC_ROOT, DirectoryError, PostOffice
 
 
 class PostOffices(DirectoryRows):
@@ -57,9 +57,10 @@ class PostOffices(DirectoryRows):
             row = postoffice_row(conn, name)
             boxes = [r["name"] for r in conn.execute(
                 "SELECT name FROM mailbox WHERE postoffice_id = ?", (row["id"],))]
-            if boxes and not force:
+            users = [b for b in boxes if b != PUBLIC_ROOT]   # public folders go along
+            if users and not force:
                 raise DirectoryError("postoffice", f"post office {row['name']} still has "
-                                     f"{len(boxes)} mailbox(es); delete them first or use "
+                                     f"{len(users)} mailbox(es); delete them first or use "
                                      "--force")
             # Members of other post offices' groups that point into this one go too.
             prefix = f"[SF:{row['name']}/"
