@@ -135,7 +135,8 @@ async def run(port: int, home: Path, server_pid: int, connections: int,
     times = sorted(times)
     print(f"new message   first connection after {times[0] * 1000:.0f} ms, median "
           f"{times[len(times) // 2] * 1000:.0f} ms, all {connections} after "
-          f"{times[-1] * 1000:.0f} ms (the server polls every 0.5 s; issue: within 1 s)",
+          f"{times[-1] * 1000:.0f} ms (woken by the store, fallback poll 0.5 s; "
+          "issue: within 1 s)",
           flush=True)
     for idler in idlers:
         idler.writer.close()

@@ -105,3 +105,26 @@ def test_idle_session_claims_new_mail(imap_server: ImapServer, bob: RawImap,
     bob.send(b"DONE\r\n")
     assert bob.line() == b"i OK IDLE terminated"
     assert _recent_line(second.command("SELECT INBOX")) == b"* 0 RECENT"
+
+
+def test_one_delivery_is_recent_in_exactly_one_of_many_idle_sessions(
+        imap_server: ImapServer) -> None:
+    """Sessions woken together by one delivery: exactly one claims the message, also
+    while its claim is still on its way to the store (the others must not claim too)."""
+    imap_server.claim_recent()
+    clients = [RawImap(imap_server.host, imap_server.port) for _ in range(8)]
+    try:
+        for client in clients:
+            assert client.login()[-1].startswith(b"l OK")
+            client.command("SELECT INBOX")
+            client.send(b"i IDLE\r\n")
+            assert client.line() == b"+ idling"
+        imap_server.deliver(message(1))
+        recents = []
+        for client in clients:
+            assert client.line() == b"* 1 EXISTS"
+            recents.append(client.line())
+        assert sorted(recents) == [b"* 0 RECENT"] * 7 + [b"* 1 RECENT"]
+    finally:
+        for client in clients:
+            client.close()

@@ -91,7 +91,8 @@ async def select(s: ImapSession, c: cmd.Select) -> None:
     folder = SelectedFolder(name, readonly, uidvalidity, uidnext, highestmodseq)
     folder.load(index.uids, index.info)
     s.select(folder, place)        # from here on ``s.where`` is the folder's owner
-    mark = await s.io(s.recent_mark, name, folder.uids[-1] if folder.uids else 0, readonly)
+    mark = await s.recent_above(name, uidvalidity, folder.uids[-1] if folder.uids else 0,
+                                readonly)
     folder.recent = {u for u in folder.uids if u > mark}
     if c.condstore:
         s.flags.condstore = True
@@ -403,20 +404,54 @@ async def getquota(s: ImapSession, c: cmd.GetQuota) -> None:
     s.done(c, "OK", "GETQUOTA completed")
 
 
+class IdleWakeup:
+    """What an IDLE session waits on: set by the folder watch (new mail, flags,
+    expunges) or by the client's next line. One future per wait, resolved directly,
+    so when a delivery wakes thousands of sessions each resumes in one step (no
+    ``asyncio.wait`` and event-waiter tasks in between)."""
+
+    __slots__ = ("_future", "flagged")
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[None] | None = None
+        self.flagged = False
+
+    def set(self, _done: object = None) -> None:
+        """The watch calls this (and a finished read, through its done-callback)."""
+        if _done is None:
+            self.flagged = True
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def wait(self, read: asyncio.Task[bytes]) -> None:
+        if self.flagged or read.done():
+            return
+        self._future = asyncio.get_running_loop().create_future()
+        read.add_done_callback(self.set)
+        try:
+            await self._future
+        finally:
+            read.remove_done_callback(self.set)
+            self._future = None
+
+
 async def idle(s: ImapSession, c: cmd.Command) -> None:
     """RFC 2177: ``+ idling``; changes as untagged responses until ``DONE``."""
     from postroom.services.imap.framing import CLOSED, RawLine
     s.send(wire.continuation("idling"))
     s.log.command(c, "+ idling", 0, 0)
     folder = s.selected
-    wake = asyncio.Event()
+    wake = IdleWakeup()
     key = (*s.where, folder.folder) if folder else None
     if key is not None:
         s.ctx.watch.add(key, wake)
     s.framing.expect_line(True)
+    woken = False
     try:
         while True:
-            await s.sync()
+            # Woken by the watch: it has just read the folder's state for every session.
+            await s.sync(state=s.ctx.watch.state(key) if woken and key is not None else None)
             await s.conn.drain()
             event = s.framing.next_event()
             if isinstance(event, RawLine):
@@ -425,12 +460,8 @@ async def idle(s: ImapSession, c: cmd.Command) -> None:
                 s.state = State.LOGOUT
                 return
             read = s.start_read()
-            waiter = asyncio.ensure_future(wake.wait())
-            try:
-                await asyncio.wait({read, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-            wake.clear()
+            await wake.wait(read)
+            woken, wake.flagged = wake.flagged, False
             if read.done():
                 s._read_task = None
                 s.framing.receive_data(s._inflate(read.result()))

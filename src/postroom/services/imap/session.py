@@ -108,6 +108,10 @@ class ImapContext:
     processes: int = 1            # accept processes sharing the ports (limits divide)
     idle_poll: float = 0.5
     indexes: FolderIndexes = field(default_factory=FolderIndexes)
+    # The highest \Recent mark a session of this process claimed, per folder and
+    # UIDVALIDITY: once one session has claimed new mail, the others (thousands of
+    # IDLE sessions woken together) know without asking the store (see ``recent_above``).
+    recent_marks: dict[tuple[str, str, str, int], int] = field(default_factory=dict)
     headers: HeaderCache | None = None
 
 
@@ -348,13 +352,18 @@ class ImapSession:
         self.state = State.SELECTED if folder is not None else State.AUTHENTICATED
 
     async def sync(self, *, expunge: bool = True, quiet: set[int] = frozenset(),
-                   force: bool = False) -> None:
-        """Tell the client what changed in the selected folder since it last heard."""
+                   force: bool = False, state: tuple[int, int, int] | None = None) -> None:
+        """Tell the client what changed in the selected folder since it last heard.
+
+        ``state``: the folder's (uidvalidity, uidnext, highestmodseq) when the caller
+        has just read it (the IDLE watch that woke this session), saving one query per
+        session when thousands wake together."""
         folder = self.selected
         if folder is None:
             return
         postoffice, mailbox = self.where
-        state = mailboxes.folder_state(self.ctx.store, postoffice, mailbox, folder.folder)
+        if state is None:
+            state = mailboxes.folder_state(self.ctx.store, postoffice, mailbox, folder.folder)
         if state is None:
             self.write(wire.status("BYE", "the selected mailbox was deleted"))
             self.state = State.LOGOUT
@@ -373,10 +382,36 @@ class ImapSession:
         mark = 0
         top = index.uids[-1] if index.uids else 0
         if top > (folder.uids[-1] if folder.uids else 0):      # new mail: who sees \Recent
-            mark = await self.io(self.recent_mark, folder.folder, top, folder.readonly)
+            mark = await self.recent_above(folder.folder, index.state[0], top,
+                                           folder.readonly)
         self.send(folder.sync(index.info, expunge=expunge, condstore=self.flags.condstore,
                               qresync=self.flags.qresync, quiet=quiet, state=index.state,
                               recent_above=mark))
+
+    async def recent_above(self, folder: str, uidvalidity: int, top: int,
+                           readonly: bool) -> int:
+        """The UID above which messages up to ``top`` are \\Recent to this session
+        (claiming them unless ``readonly``). When a session of this process already
+        claimed up to ``top``, the store's mark is at least that and the answer is known
+        without a store call: after a delivery only the first woken session asks."""
+        key = (*self.where, folder, uidvalidity)
+        marks = self.ctx.recent_marks
+        known = marks.get(key, 0)
+        if known >= top:
+            return known
+        if readonly:
+            return await self.io(self.recent_mark, folder, top, readonly)
+        if len(marks) > 10_000:
+            marks.clear()
+        # Noted before the claim, so that the sessions woken with this one do not all
+        # claim too while it is in flight; undone if the claim fails.
+        marks[key] = top
+        try:
+            return await self.io(self.recent_mark, folder, top, readonly)
+        except BaseException:
+            if marks.get(key) == top:
+                marks[key] = known
+            raise
 
     def recent_mark(self, folder: str, upto: int, readonly: bool) -> int:
         """The folder's \\Recent mark before this session claims the messages up to

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from postroom.services.imap.mailboxes import folder_state
 from postroom.store.wake import MAILBOX_CHANGES, WakeListener
@@ -39,13 +39,19 @@ POLL_INTERVAL = 0.5
 Key = tuple[str, str, str]          # post office, mailbox, folder
 
 
+class Waiter(Protocol):
+    """An IDLE session's wake-up (``mailbox_commands.IdleWakeup``, or an asyncio.Event)."""
+
+    def set(self) -> None: ...
+
+
 class FolderWatch:
     def __init__(self, store: Store, interval: float = POLL_INTERVAL,
                  indexes: FolderIndexes | None = None) -> None:
         self.store = store
         self.indexes = indexes
         self.interval = interval
-        self._waiters: dict[Key, set[asyncio.Event]] = {}
+        self._waiters: dict[Key, set[Waiter]] = {}
         self._seen: dict[Key, tuple[int, int, int] | None] = {}
         self._task: asyncio.Task[None] | None = None
         self._kick: asyncio.Event | None = None
@@ -53,7 +59,7 @@ class FolderWatch:
         self._listening: threading.Thread | None = None
         self.polls = 0
 
-    def add(self, key: Key, event: asyncio.Event) -> None:
+    def add(self, key: Key, event: Waiter) -> None:
         if key not in self._waiters:
             self._waiters[key] = set()
             self._seen[key] = folder_state(self.store, *key)
@@ -83,7 +89,11 @@ class FolderWatch:
                                            daemon=True)
         self._listening.start()
 
-    def remove(self, key: Key, event: asyncio.Event) -> None:
+    def state(self, key: Key) -> tuple[int, int, int] | None:
+        """The folder's state as the last poll read it (None: not watched, or gone)."""
+        return self._seen.get(key)
+
+    def remove(self, key: Key, event: Waiter) -> None:
         waiters = self._waiters.get(key)
         if waiters is None:
             return
