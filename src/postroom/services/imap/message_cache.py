@@ -43,6 +43,10 @@ class MessageCache:
         self._lock = threading.Lock()
         self.parses = 0              # how many times a message was parsed (tests, stats)
 
+    def has(self, path: str) -> bool:
+        """Is the message's view cached (so using it reads no file)?"""
+        return path in self._views
+
     def get(self, path: str) -> MessageView:
         """The view of the message at ``path``; FileNotFoundError if it was expunged."""
         with self._lock:
@@ -130,6 +134,9 @@ class HeaderCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self.reads = 0
+
+    def has(self, path: str) -> bool:
+        return path in self._views
 
     def get(self, path: str) -> HeaderView:
         """The header of the message at ``path``; FileNotFoundError if expunged."""

@@ -32,6 +32,7 @@ BADCHARSET.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -156,7 +157,10 @@ async def fetch(s: ImapSession, c: cmd.Fetch) -> None:
         wanted = search.SequenceSet.parse(c.sequence, largest)
         vanished = await vanished_earlier(s, folder, c.changed_since, wanted.ranges)
     try:
-        out, missing = await s.io(_render_all, s, uids, items)
+        if _fetch_is_cheap(s, uids, items):
+            out, missing = _render_all(s, uids, items)
+        else:
+            out, missing = await s.io(_render_all, s, uids, items)
     except ValueError as exc:
         s.done(c, "BAD", str(exc))
         return
@@ -172,6 +176,70 @@ async def fetch(s: ImapSession, c: cmd.Fetch) -> None:
 
 class _UnknownCte(bytes):
     pass
+
+
+INLINE_MESSAGES = 64
+INLINE_OCTETS = 1024 * 1024
+INLINE_SEARCH = 2000
+INLINE_READS = 4
+"""Uncached messages an inline FETCH or SEARCH may still read: a small file read from
+the page cache costs less than the round trip to a store thread (the message just
+appended is the usual one)."""
+INLINE_READ_OCTETS = 256 * 1024
+
+
+def _fetch_is_cheap(s: ImapSession, uids: list[int], items: list[FetchItem]) -> bool:
+    """Render on the event loop rather than in the store pool: a FETCH of a few
+    messages whose parsed views are (nearly all) cached reads (almost) no file, and
+    handing pure Python work to a thread only adds a round trip (the GIL runs one of
+    them at a time)."""
+    if all(i.name in _METADATA for i in items):
+        return True
+    if len(uids) > INLINE_MESSAGES:
+        return False
+    folder = s.selected
+    assert folder is not None
+    cache, info = s.ctx.cache, folder.info
+    if sum(info[u].size for u in uids) > INLINE_OCTETS:
+        return False
+    return _few_reads(info[u] for u in uids if not cache.has(info[u].path))
+
+
+def _search_is_cheap(s: ImapSession, key: Any) -> bool:
+    """SEARCH on the event loop (see :func:`_fetch_is_cheap`): keys on metadata alone,
+    or header keys in a folder of modest size whose headers are (nearly all) cached."""
+    if not search.needs_view(key):
+        return True
+    folder = s.selected
+    assert folder is not None
+    if folder.exists > INLINE_SEARCH or _needs_body(key):
+        return False
+    headers, cache, info = s.ctx.headers, s.ctx.cache, folder.info
+    return _few_reads(
+        info[u] for u in folder.uids
+        if not ((headers is not None and headers.has(info[u].path)) or
+                cache.has(info[u].path)))
+
+
+def _few_reads(uncached: Iterable[MessageInfo]) -> bool:
+    octets = 0
+    for reads, message in enumerate(uncached, 1):
+        octets += message.size
+        if reads > INLINE_READS or octets > INLINE_READ_OCTETS:
+            return False
+    return True
+
+
+def _needs_body(key: Any) -> bool:
+    if isinstance(key, search.Body | search.Text):
+        return True
+    if isinstance(key, search.And):
+        return any(_needs_body(k) for k in key.keys)
+    if isinstance(key, search.Or):
+        return _needs_body(key.a) or _needs_body(key.b)
+    if isinstance(key, search.Not):
+        return _needs_body(key.key)
+    return False
 
 
 def _render_all(s: ImapSession, uids: list[int], items: list[FetchItem],
@@ -407,7 +475,8 @@ async def search_(s: ImapSession, c: cmd.Search) -> None:
                        "BADCHARSET (US-ASCII UTF-8)")
         return
     try:
-        found = await s.io(_select, s, c.key)
+        found = _select(s, c.key) if _search_is_cheap(s, c.key) else \
+            await s.io(_select, s, c.key)
     except ValueError as exc:
         _refuse_search(s, c, "BAD", f"invalid search: {exc}")
         return
