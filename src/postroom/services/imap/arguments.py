@@ -13,8 +13,9 @@ client cannot exhaust the stack; numbers are bounded to 63 bits.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -25,6 +26,7 @@ _LIST_MAILBOX = re.compile(rb"[^\x00-\x20\x7f-\xff(){\"\\]+")
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 _NUMBER = re.compile(rb"\d{1,19}")
 _LITERAL = re.compile(rb"~?\{(\d{1,20})\+?\}\r\n")
+_SPOOLED = re.compile(rb"\x00(\d{1,6})\x00")
 _SEQ_SET = re.compile(rb"(?:\$|(?:\d+|\*)(?::(?:\d+|\*))?(?:,(?:\d+|\*)(?::(?:\d+|\*))?)*)"
                       rb"(?=[ )]|\Z)")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -45,10 +47,12 @@ class ArgumentError(ValueError):
 class Reader:
     """A cursor over one command's bytes."""
 
-    def __init__(self, data: bytes, pos: int = 0) -> None:
+    def __init__(self, data: bytes, pos: int = 0,
+                 spooled: Sequence[Path] = ()) -> None:
         self.data = data
         self.pos = pos
         self.depth = 0
+        self.spooled = spooled      # APPEND literals the framing wrote to files
 
     # -- basics ---------------------------------------------------------------------------
 
@@ -131,6 +135,16 @@ class Reader:
             elif ch in (0x0D, 0x0A, 0):
                 raise ArgumentError("control character in quoted string")
             out.append(ch)
+
+    def message_literal(self) -> bytes | Path:
+        """APPEND's message: a literal, or the file the framing spooled a large one to
+        (its place in the command is ``NUL index NUL``: a client cannot write that,
+        since the framing refuses NUL outside literals)."""
+        match = _SPOOLED.match(self.data, self.pos)
+        if match is not None and int(match.group(1)) < len(self.spooled):
+            self.pos = match.end()
+            return self.spooled[int(match.group(1))]
+        return self.literal()
 
     def literal(self) -> bytes:
         match = _LITERAL.match(self.data, self.pos)

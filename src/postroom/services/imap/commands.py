@@ -13,8 +13,10 @@ Untrusted input: the whole command. Nothing here touches the store or the sessio
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from postroom.services.imap.arguments import ArgumentError, Reader
@@ -138,7 +140,16 @@ class Status(Command):
 class AppendMessage:
     flags: tuple[str, ...]
     date: datetime | None
-    data: bytes
+    data: bytes | Path        # a Path: a large message the framing spooled to a file
+
+    @property
+    def size(self) -> int:
+        if isinstance(self.data, Path):
+            try:
+                return self.data.stat().st_size
+            except OSError:
+                return 0
+        return len(self.data)
 
 
 @dataclass(frozen=True)
@@ -225,9 +236,10 @@ MAILBOX_ONLY = frozenset({"CREATE", "DELETE", "SUBSCRIBE", "UNSUBSCRIBE", "GETQU
                           "GETACL", "MYRIGHTS"})
 
 
-def parse_command(data: bytes) -> Command:
-    """One whole command (without its final CRLF) as a typed value."""
-    r = Reader(data)
+def parse_command(data: bytes, spooled: Sequence[Path] = ()) -> Command:
+    """One whole command (without its final CRLF) as a typed value; ``spooled``: the
+    files the framing wrote APPEND's large literals to, in order."""
+    r = Reader(data, spooled=spooled)
     match = _TAG.match(data)
     if not match:
         raise ParseError("expected a tag")
@@ -435,12 +447,13 @@ def _append(r: Reader, tag: str, name: str, uid: bool) -> Command:
         if r.peek(b'"'):
             date = r.date_time()
             r.sp()
+        data: bytes | Path
         if r.peek_ci(b"UTF8 ("):     # RFC 6855 APPEND UTF8 (literal8)
             r.pos += 6
-            data = r.literal()
+            data = r.message_literal()
             r.expect(b")")
         else:
-            data = r.literal()
+            data = r.message_literal()
         messages.append(AppendMessage(tuple(flags), date, data))
     if not messages:
         raise ParseError("APPEND needs a message literal")

@@ -18,18 +18,30 @@ Every refusal leaves the connection usable.
 
 Two raw modes serve exchanges that are not commands: AUTHENTICATE answers and the
 ``DONE`` that ends IDLE (:meth:`expect_line`).
+
+Large messages: an APPEND literal of :data:`SPOOL_AT` octets or more is not collected
+in memory but written as it arrives to a :class:`LiteralSpool` the session supplies
+(a file under DIR/tmp); the command then carries ``NUL index NUL`` in its place and
+:func:`.commands.parse_command` turns that into the spool's path. NUL is refused in
+command text outside literals, so a client cannot name a spool. Whatever happens to
+the command, :meth:`ImapFraming.take_spools` hands the spools back to the session,
+which removes their files once the command is done.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from postroom.services.imap import wire
 from postroom.services.imap.commands import Command, ParseError, parse_command
 
 MAX_LINE = 64 * 1024
 MAX_LITERAL = 64 * 1024
+SPOOL_AT = 256 * 1024
 _LITERAL_AT_END = re.compile(rb"~?\{(\d{1,20})(\+?)\}\Z")
 _TAG_NAME = re.compile(rb"([^\x00-\x20(){%*\"\\+\x7f]+) (?:UID )?([A-Za-z]+)", re.IGNORECASE)
 
@@ -73,6 +85,16 @@ class ProtocolError(Exception):
 Event = Command | Continuation | RawLine | _Marker
 
 
+class LiteralSpool(Protocol):
+    """Where a large APPEND literal goes while it arrives (supplied by the session)."""
+
+    path: Path
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
 def tag_and_name(data: bytes) -> tuple[str, str]:
     """The tag and the command name of a (partial) command, for replies; ``("*", "")``."""
     match = _TAG_NAME.match(data)
@@ -84,8 +106,12 @@ def tag_and_name(data: bytes) -> tuple[str, str]:
 class ImapFraming:
     """Feed bytes with :meth:`receive_data`; take events with :meth:`next_event`."""
 
-    def __init__(self, append_limit: int = 50 * 1024 * 1024) -> None:
+    def __init__(self, append_limit: int = 50 * 1024 * 1024,
+                 spool: Callable[[int], LiteralSpool] | None = None) -> None:
         self.append_limit = append_limit
+        self._new_spool = spool
+        self._spools: list[LiteralSpool] = []       # this command's, in order
+        self._spool: LiteralSpool | None = None     # the one being written
         self._buffer = bytearray()
         self._command = bytearray()     # the command so far (lines and literals)
         self._scan = 0                  # where to look for the next CRLF in _buffer
@@ -119,11 +145,17 @@ class ImapFraming:
                 continue
             if self._literal_left:
                 take = min(self._literal_left, len(self._buffer))
-                self._command += self._buffer[:take]
+                if self._spool is not None:
+                    self._spool.write(bytes(self._buffer[:take]))
+                else:
+                    self._command += self._buffer[:take]
                 del self._buffer[:take]
                 self._literal_left -= take
                 if self._literal_left:
                     return self._need()
+                if self._spool is not None:
+                    self._spool.close()
+                    self._spool = None
                 continue
             end = self._buffer.find(b"\r\n", self._scan)
             if end < 0:
@@ -154,6 +186,10 @@ class ImapFraming:
                 tag, _ = tag_and_name(bytes(self._command) or line)
                 self._command.clear()
                 raise ProtocolError(wire.tagged(tag, "BAD", "command line too long"))
+            if b"\x00" in line:
+                tag, _ = tag_and_name(bytes(self._command) or line)
+                self._command.clear()
+                raise ProtocolError(wire.tagged(tag, "BAD", "NUL outside a literal"))
             self._command += line
             match = _LITERAL_AT_END.search(line)
             if match is None:
@@ -163,7 +199,7 @@ class ImapFraming:
                 if not data.strip():
                     continue            # an empty line: ignored, as most servers do
                 try:
-                    return parse_command(data)
+                    return parse_command(data, [spool.path for spool in self._spools])
                 except ParseError as exc:
                     tag, _ = tag_and_name(data)
                     raise ProtocolError(wire.tagged(exc.tag or tag, "BAD", exc.text,
@@ -181,11 +217,25 @@ class ImapFraming:
                     self._refusal = reply
                     continue
                 raise ProtocolError(reply)
-            self._command += b"\r\n"
-            self._literals += size
             self._literal_left = size
+            if name == "APPEND" and size >= SPOOL_AT and self._new_spool is not None:
+                # In the command, the literal (marker and data) becomes NUL index NUL.
+                del self._command[len(self._command) - len(match.group(0)):]
+                self._command += b"\x00%d\x00" % len(self._spools)
+                self._spool = self._new_spool(size)
+                self._spools.append(self._spool)
+            else:
+                self._command += b"\r\n"
+                self._literals += size
             if not non_sync:
                 return Continuation(wire.continuation("Ready for literal data"))
+
+    def take_spools(self) -> list[LiteralSpool]:
+        """The spools of the command just returned or refused (the caller removes their
+        files when done with it); a spool still being written stays."""
+        done = [spool for spool in self._spools if spool is not self._spool]
+        self._spools = [spool for spool in self._spools if spool is self._spool]
+        return done
 
     def _need(self) -> _Marker:
         return CLOSED if self._eof else NEED_DATA

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from postroom.services.imap import commands as cmd
@@ -343,6 +344,7 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
     if denied(s, c, place, have, "i", "TRYCREATE"):
         return
     results = []
+    refusal: tuple[str, str] | None = None
     try:
         for message in c.messages:
             flags = allowed_flags([f for f in message.flags if f != "\\Recent"], have)
@@ -351,10 +353,17 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
                                                        date)
             results.append(await asyncio.wrap_future(future))
     except QuotaExceeded as exc:
-        s.done(c, "NO", f"mailbox is full: {exc.message}", "OVERQUOTA")
-        return
+        refusal = (f"mailbox is full: {exc.message}", "OVERQUOTA")
     except MessageStoreError as exc:
-        s.done(c, "NO", f"{exc.field}: {exc.message}", "CANNOT")
+        refusal = (f"{exc.field}: {exc.message}", "CANNOT")
+    finally:
+        # Spooled messages are in the store now (copied) or refused: their files go
+        # before the answer (the session's own clean-up after the command is the net).
+        for message in c.messages:
+            if isinstance(message.data, Path):
+                message.data.unlink(missing_ok=True)
+    if refusal is not None:
+        s.done(c, "NO", *refusal)
         return
     await s.sync()
     uids = ",".join(str(r.uid) for r in results)

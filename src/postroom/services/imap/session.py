@@ -50,6 +50,7 @@ from postroom.services.imap.framing import (
     ProtocolError,
     RawLine,
 )
+from postroom.services.imap.literal_spool import FileSpool
 from postroom.services.imap.message_cache import HeaderCache, MessageCache
 from postroom.services.imap.selected import SelectedFolder
 from postroom.services.imap.transcript import Transcript
@@ -138,7 +139,8 @@ class ImapSession:
         self.connections = connections
         self.settings: Any = ctx.store.settings
         self.tls = tls
-        self.framing = ImapFraming(policy.append_limit(self.settings))
+        self._spools: list[FileSpool] = []    # large APPEND literals on disk
+        self.framing = ImapFraming(policy.append_limit(self.settings), spool=self._spool)
         self.log = Transcript(ctx.logs, ctx.connection_ids(), self.client_ip, server_ip,
                               server_port)
         self.state = State.NOT_AUTHENTICATED
@@ -170,8 +172,21 @@ class ImapSession:
         finally:
             if self._read_task is not None:
                 self._read_task.cancel()
+            self._remove_spools(self._spools)
             self.log.flush()
             self.conn.close()
+
+    def _spool(self, size: int) -> FileSpool:
+        """Where the framing writes an APPEND literal of ``size`` octets (large ones)."""
+        spool = FileSpool(self.ctx.store.home.tmp)
+        self._spools.append(spool)
+        return spool
+
+    def _remove_spools(self, spools: list[Any]) -> None:
+        for spool in spools:
+            spool.remove()
+            if spool in self._spools:
+                self._spools.remove(spool)
 
     async def _run(self) -> None:
         refusal = policy.connect_refusal(self.settings, self.client_ip, self.connections,
@@ -195,7 +210,10 @@ class ImapSession:
                 self.write(wire.status("BAD", "unexpected line"))
                 continue
             assert isinstance(event, cmd.Command)
-            await self.dispatch(event)
+            try:
+                await self.dispatch(event)
+            finally:
+                self._remove_spools(self.framing.take_spools())
             if self.auth_failures >= MAX_AUTH_FAILURES or self.errors >= MAX_ERRORS:
                 self.write(wire.status("BYE", "too many errors, closing"))
                 self.log.note("closing: too many errors or failed logins")
@@ -208,6 +226,7 @@ class ImapSession:
             try:
                 event = self.framing.next_event()
             except ProtocolError as exc:
+                self._remove_spools(self.framing.take_spools())
                 self.errors += 1
                 if exc.saves and self.selected is not None:
                     self.selected.saved = []        # RFC 5182 §2.1: a failed SAVE empties $

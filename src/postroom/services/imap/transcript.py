@@ -30,7 +30,7 @@ def describe(command: cmd.Command | None) -> tuple[str, str]:
         case cmd.Authenticate(mechanism=mechanism, initial=initial):
             return "AUTHENTICATE", mechanism + (f" {MASK}" if initial is not None else "")
         case cmd.Append(mailbox=mailbox, messages=messages):
-            sizes = ",".join(str(len(m.data)) for m in messages)
+            sizes = ",".join(str(m.size) for m in messages)
             return "APPEND", f"{mailbox.decode('utf-8', 'replace')} ({sizes} octets)"
         case cmd.Select(mailbox=mailbox) | cmd.MailboxCommand(mailbox=mailbox) | \
                 cmd.Status(mailbox=mailbox):

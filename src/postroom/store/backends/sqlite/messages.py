@@ -822,14 +822,15 @@ class SqliteMessageStore:
                 os.unlink(self.root / rel)
 
     def _remove_dead_temp_files(self) -> int:
-        """Delete ``msg-<pid>-*.tmp`` left by processes that no longer run."""
+        """Delete ``msg-<pid>-*.tmp`` (and the IMAP service's ``imap-append-<pid>-*.tmp``
+        spools) left by processes that no longer run."""
         removed = 0
         try:
             entries = list(os.scandir(self.tmpdir))
         except FileNotFoundError:
             return 0
         for entry in entries:
-            match = re.fullmatch(r"msg-(\d+)-\d+\.tmp", entry.name)
+            match = re.fullmatch(r"(?:msg|imap-append)-(\d+)-\d+\.tmp", entry.name)
             if not match:
                 continue
             pid = int(match.group(1))
