@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import os
+import random
 import socket
 import ssl
 import threading
@@ -21,10 +24,36 @@ PASSWORD = "Correct-Horse-42!"
 ALICE_PASSWORD = "Battery-Staple-17?"
 
 
+_PORTS_PER_WORKER = 1000
+_PORT_BASE = 20_000        # below Linux's ephemeral range (32768-60999 by default)
+_next_port = itertools.count(random.randrange(_PORTS_PER_WORKER))
+
+
+def _worker() -> int:
+    """This pytest-xdist worker's number (gw0, gw1 ...), 0 without xdist."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(name[2:]) if name[2:].isdigit() else 0
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, for a server a test is about to start.
+
+    Not the kernel's pick (``bind`` to port 0): that comes from the ephemeral range,
+    which every outgoing connection of every test also draws from, so between this
+    call and the server's bind a client socket could take it ("address already in
+    use"). Instead each xdist worker has its own block below that range.
+    """
+    base = _PORT_BASE + (_worker() % 12) * _PORTS_PER_WORKER
+    for _ in range(_PORTS_PER_WORKER):
+        port = base + next(_next_port) % _PORTS_PER_WORKER
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port in this worker's block")
 
 
 def client_tls() -> ssl.SSLContext:

@@ -11,14 +11,13 @@ from pathlib import Path
 
 from postroom.store import Store
 from tests.conftest import postroom_executable
+from tests.servers import free_port
 
 
 def _loopback_only(home: Path) -> int:
     """Keep the SMTP service off the public ports 25/587/465: one free loopback port."""
     with Store.open(home) as store:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
+        port = free_port()
         store.settings.set("smtp.bind", ["127.0.0.1"])
         store.settings.set("smtp.port", port)
         store.settings.set("smtp.submission_port", 0)
