@@ -12,9 +12,9 @@ The gate puts every ``BEGIN IMMEDIATE`` … ``COMMIT`` of this process behind on
 in its own process, the CLI is another), behind an exclusive ``flock`` on
 ``<database>.write-lock`` beside the database. A thread waiting on another thread
 runs the moment the holder releases; a process waiting on another process retries
-every half millisecond. SQLite's own locking stays the guarantee; the gate only
-orders the writers that use it (a writer that does not, such as a single autocommit
-statement, still works through ``busy_timeout``).
+after 50 µs, doubling up to every half millisecond. SQLite's own locking stays the
+guarantee; the gate only orders the writers that use it (a writer that does not,
+such as a single autocommit statement, still works through ``busy_timeout``).
 
 Deadlock safety: a thread that waits longer than the busy timeout for the gate gets
 the ``database is locked`` error SQLite would have given, as before.
@@ -34,7 +34,8 @@ from pathlib import Path
 
 _gates: dict[str, WriteGate] = {}
 _gates_lock = threading.Lock()
-_POLL = 0.0005            # seconds between non-blocking flock tries once over budget
+_FIRST_POLL = 0.00005     # seconds before the second try on another process's gate,
+_POLL = 0.0005            # doubling up to this (a commit holds it for about 1-3 ms)
 
 
 class WriteGate:
@@ -84,6 +85,7 @@ class WriteGate:
         # hang us for good), so poll: every 0.5 ms is still far finer than SQLite's
         # busy handler, and this runs only while another process holds the gate.
         deadline = time.monotonic() + self.timeout
+        pause = _FIRST_POLL
         while True:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -92,7 +94,8 @@ class WriteGate:
                 if time.monotonic() >= deadline:
                     raise sqlite3.OperationalError(
                         "database is locked (write gate timeout)") from None
-            time.sleep(_POLL)
+            time.sleep(pause)
+            pause = min(pause * 2, _POLL)
 
     def close(self) -> None:
         if self._fd is not None:
