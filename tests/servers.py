@@ -12,7 +12,9 @@ import os
 import random
 import socket
 import ssl
+import subprocess
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -136,3 +138,112 @@ def running(service: Any, store: Store, name: str) -> Iterator[LoopThread]:
         finally:
             loop.close()
             store.close()
+
+
+class ServiceControl:
+    """``call`` and ``set`` for a service the test runs in a loop thread (mixed into the
+    SMTP, POP3 and IMAP fixtures' dataclasses, which provide the three attributes)."""
+
+    store: Store
+    service: Any
+    loop: asyncio.AbstractEventLoop
+
+    def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def set(self, key: str, value: Any) -> None:
+        """Change a setting and let the service apply it, as the supervisor would."""
+        self.store.settings.set(key, value)
+
+        async def apply() -> None:
+            self.service.settings_changed()
+
+        self.call(apply())
+
+
+class LineClient:
+    """Exact bytes to a server over a plain socket, CRLF lines back (the raw POP3 and
+    IMAP clients of the tests build on it)."""
+
+    def __init__(self, host: str, port: int, *, tls: bool = False, timeout: float = 10) -> None:
+        sock = socket.create_connection((host, port), timeout=timeout)
+        if tls:
+            sock = client_tls().wrap_socket(sock)
+        self.sock = sock
+        self.buf = b""
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            self._receive("closed; buffered {buf!r}")
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def take(self, size: int) -> bytes:
+        """The next ``size`` octets (a literal)."""
+        while len(self.buf) < size:
+            self._receive("closed inside a literal")
+        data, self.buf = self.buf[:size], self.buf[size:]
+        return data
+
+    def _receive(self, error: str) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(error.format(buf=self.buf))
+        self.buf += chunk
+
+    def send(self, data: bytes | str) -> None:
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def starttls(self) -> None:
+        self.sock = client_tls().wrap_socket(self.sock)
+
+    def closed_by_server(self) -> bool:
+        try:
+            return self.sock.recv(1) == b""
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid``'s main thread."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def listeners(port: int) -> int:
+    """Listening IPv4 sockets on ``port`` (state 0A in /proc/net/tcp)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}")
+               and row.split()[3] == "0A")
+
+
+@contextlib.contextmanager
+def serving_two_processes(command: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``postroom ... serve SERVICE`` (``command``) set to two accept processes: yields
+    once both listen on ``port``; the block must stop it (SIGTERM), else it is killed."""
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (children(proc.pid) and listeners(port) == 2):
+            assert proc.poll() is None and time.monotonic() < deadline, "no second process"
+            time.sleep(0.1)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def connection_ids_by_parity(home: Path, service: str) -> set[int]:
+    """Connection ids in ``service``'s activity logs, modulo 2: accept processes number
+    their connections apart (even, odd), so ``{0, 1}`` means both served some."""
+    activity = "".join(p.read_text() for p in (home / "logs").rglob("*") if p.is_file()
+                       and service in p.as_posix() and "ctivity" in p.name)
+    ids = {int(line.split("\t")[3]) for line in activity.splitlines()
+           if line.count("\t") >= 9 and line.split("\t")[3].isdigit()}
+    return {n % 2 for n in ids}

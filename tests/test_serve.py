@@ -11,7 +11,7 @@ from pathlib import Path
 
 from postroom.store import Store
 from tests.conftest import postroom_executable
-from tests.servers import free_port
+from tests.servers import children, free_port
 
 
 def _loopback_only(home: Path) -> int:
@@ -61,13 +61,6 @@ def test_serve_unknown_service_is_refused(cli_subprocess) -> None:
     assert "nosuchservice" in result.stderr
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 def _gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -99,13 +92,13 @@ def test_a_killed_service_is_restarted_and_services_die_with_serve(home: Path) -
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for_banner(port)
-        first = _children(proc.pid)
+        first = children(proc.pid)
         assert first, "services run in child processes"
         for child in first:
             os.kill(child, signal.SIGKILL)
         assert all(_gone(child, 10) for child in first)
         _wait_for_banner(port)                     # restarted by `postroom serve`
-        second = _children(proc.pid)
+        second = children(proc.pid)
         assert second and not set(second) & set(first)
         proc.kill()                                # no clean-up by the parent at all
         proc.wait(10)

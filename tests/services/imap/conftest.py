@@ -10,9 +10,7 @@ without TLS are allowed here; the tests of LOGINDISABLED switch that off.
 from __future__ import annotations
 
 import asyncio
-import socket
-import ssl
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,8 @@ from postroom.services.imap.service import ImapService
 from postroom.store import Store
 from tests.servers import (
     PASSWORD,
-    client_tls,
+    LineClient,
+    ServiceControl,
     listen_on_loopback,
     prepare_mailboxes,
     running,
@@ -39,7 +38,7 @@ def message(n: int, body: str = "", *, subject: str = "", sender: str = "sender@
 
 
 @dataclass
-class ImapServer:
+class ImapServer(ServiceControl):
     home: Path
     store: Store
     service: ImapService
@@ -54,17 +53,6 @@ class ImapServer:
     def imaps_port(self) -> int:
         return self.service.ports()["imaps"]
 
-    def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def set(self, key: str, value: Any) -> None:
-        self.store.settings.set(key, value)
-
-        async def apply() -> None:
-            self.service.settings_changed()
-
-        self.call(apply())
-
     def deliver(self, data: bytes, mailbox: str = "bob", folder: str = "Inbox",
                 flags: tuple[str, ...] = ()) -> int:
         return self.store.messages.append("example", mailbox, folder, data, flags).uid
@@ -78,38 +66,20 @@ class ImapServer:
         self.store.messages.claim_recent("example", mailbox, folder, 2 ** 32)
 
 
-class RawImap:
+class RawImap(LineClient):
     """Exact bytes to the server; responses as lines (literals inline)."""
 
     def __init__(self, host: str, port: int, *, tls: bool = False, timeout: float = 10) -> None:
-        sock = socket.create_connection((host, port), timeout=timeout)
-        if tls:
-            sock = client_tls().wrap_socket(sock)
-        self.sock = sock
-        self.buf = b""
+        super().__init__(host, port, tls=tls, timeout=timeout)
         self.greeting = self.line()
 
     def line(self) -> bytes:
         """One response line; a literal it announces is read and appended."""
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError(f"closed; buffered {self.buf!r}")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
+        line = super().line()
         if line.endswith(b"}") and b"{" in line:
             size = int(line[line.rindex(b"{") + 1:-1])
-            while len(self.buf) < size:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise ConnectionError("closed inside a literal")
-                self.buf += chunk
-            data, self.buf = self.buf[:size], self.buf[size:]
-            return line + b"\r\n" + data + self.line()
+            return line + b"\r\n" + self.take(size) + self.line()
         return line
-
-    def send(self, data: bytes | str) -> None:
-        self.sock.sendall(data.encode() if isinstance(data, str) else data)
 
     def command(self, text: str | bytes, tag: str = "a") -> list[bytes]:
         """Send ``tag text``; all lines up to and including the tagged response."""
@@ -127,15 +97,6 @@ class RawImap:
 
     def login(self, user: str = "bob@example", password: str = PASSWORD) -> list[bytes]:
         return self.command(f'LOGIN {user} "{password}"', "l")
-
-    def closed_by_server(self) -> bool:
-        try:
-            return self.sock.recv(1) == b""
-        except (ConnectionResetError, ssl.SSLError):
-            return True
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def _prepare(home: Path) -> Store:

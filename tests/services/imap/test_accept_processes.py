@@ -8,12 +8,11 @@ import imaplib
 import os
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
 from tests.conftest import postroom_executable
-from tests.connectors.smtp.e2e.test_accept_processes import _children, _listeners
+from tests.servers import children, connection_ids_by_parity, serving_two_processes
 from tests.services.imap.conftest import PASSWORD, RawImap, _prepare, message
 
 
@@ -24,13 +23,8 @@ def test_two_processes_serve_one_port_and_see_each_others_changes(tmp_path: Path
     port = store.settings.get("imap.port")
     store.messages.append("example", "bob", "Inbox", message(1))
     store.close()
-    proc = subprocess.Popen([*postroom_executable(), "--home", str(home), "serve", "imap"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while not (_children(proc.pid) and _listeners(port) == 2):
-            assert proc.poll() is None and time.monotonic() < deadline, "no second process"
-            time.sleep(0.1)
+    command = [*postroom_executable(), "--home", str(home), "serve", "imap"]
+    with serving_two_processes(command, port) as proc:
         clients = []
         for _ in range(16):                      # the kernel spreads them over both
             client = imaplib.IMAP4("127.0.0.1", port, timeout=10)
@@ -46,14 +40,8 @@ def test_two_processes_serve_one_port_and_see_each_others_changes(tmp_path: Path
             client.logout()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    activity = "".join(p.read_text() for p in (home / "logs").rglob("*") if p.is_file()
-                       and "IMAP" in p.as_posix() and "ctivity" in p.name)
-    ids = {int(line.split("\t")[3]) for line in activity.splitlines()
-           if line.count("\t") >= 9 and line.split("\t")[3].isdigit()}
-    assert {n % 2 for n in ids} == {0, 1}, "both processes served connections"
+    assert connection_ids_by_parity(home, "IMAP") == {0, 1}, \
+        "both processes served connections"
 
 
 def _serving_pid(client: socket.socket, port: int, pids: list[int]) -> int | None:
@@ -80,15 +68,11 @@ def test_idle_on_every_process_is_woken_by_an_append(tmp_path: Path) -> None:
     store.settings.set("imap.general.idle_poll_interval", 60_000)
     port = store.settings.get("imap.port")
     store.close()
-    proc = subprocess.Popen([*postroom_executable(), "--home", str(home), "serve", "imap"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [*postroom_executable(), "--home", str(home), "serve", "imap"]
     clients: list[RawImap] = []
-    try:
-        deadline = time.monotonic() + 30
-        while not (_children(proc.pid) and _listeners(port) == 2):
-            assert proc.poll() is None and time.monotonic() < deadline, "no second process"
-            time.sleep(0.1)
-        pids = [proc.pid, *_children(proc.pid)]
+    with serving_two_processes(command, port) as proc, contextlib.ExitStack() as cleanup:
+        cleanup.callback(lambda: [client.close() for client in clients])
+        pids = [proc.pid, *children(proc.pid)]
         idlers: dict[int, RawImap] = {}
         for _ in range(60):                       # one IDLE session on each process
             client = RawImap("127.0.0.1", port)
@@ -111,18 +95,12 @@ def test_idle_on_every_process_is_woken_by_an_append(tmp_path: Path) -> None:
         data = message(1)
         writer.send(b"w APPEND INBOX {%d+}\r\n%s\r\n" % (len(data), data))
         assert writer.until("w")[-1].startswith(b"w OK [APPENDUID ")
-        start = time.monotonic()
         for client in idlers.values():
+            # Within the client's 10 s timeout: the poll, set to a minute, cannot explain it.
             assert client.line() == b"* 1 EXISTS"
-        assert time.monotonic() - start < 0.3, "woken by the poll, not the wake-up"
         for client in idlers.values():
             assert client.line() in (b"* 0 RECENT", b"* 1 RECENT")
             client.send(b"DONE\r\n")
             assert client.line() == b"i OK IDLE terminated"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
-    finally:
-        for client in clients:
-            client.close()
-        if proc.poll() is None:
-            proc.kill()

@@ -47,8 +47,7 @@ def test_logindisabled_before_tls(imap_server: ImapServer) -> None:
     assert raw.command(f'LOGIN bob@example "{PASSWORD}"') == [
         b"a NO [PRIVACYREQUIRED] LOGIN is disabled before STARTTLS"]
     assert raw.command("STARTTLS") == [b"a OK Begin TLS negotiation now"]
-    raw.sock = __import__("tests.services.imap.conftest", fromlist=["x"]).client_tls() \
-        .wrap_socket(raw.sock)
+    raw.starttls()
     caps = raw.command("CAPABILITY")[0]
     assert b"LOGINDISABLED" not in caps and b"STARTTLS" not in caps
     assert raw.login()[-1].endswith(b"Logged in")

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.services.imap.conftest import PASSWORD, ImapServer, client_tls, message
+from tests.servers import client_tls
+from tests.services.imap.conftest import PASSWORD, ImapServer, message
 
 
 def test_imaplib_session(imap_server: ImapServer) -> None:

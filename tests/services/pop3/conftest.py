@@ -11,12 +11,9 @@ here (most tests are about POP3, not TLS); the tests of that rule switch it off.
 from __future__ import annotations
 
 import asyncio
-import socket
-import ssl
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,7 +21,8 @@ from postroom.services.pop3.service import Pop3Service
 from postroom.store import Store
 from tests.servers import (
     PASSWORD,
-    client_tls,
+    LineClient,
+    ServiceControl,
     listen_on_loopback,
     prepare_mailboxes,
     running,
@@ -38,7 +36,7 @@ def message(n: int, body: str = "", *, lf: bool = False) -> bytes:
 
 
 @dataclass
-class Pop3Server:
+class Pop3Server(ServiceControl):
     home: Path
     store: Store
     service: Pop3Service
@@ -53,17 +51,6 @@ class Pop3Server:
     def pop3s_port(self) -> int:
         return self.service.ports()["pop3s"]
 
-    def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def set(self, key: str, value: Any) -> None:
-        self.store.settings.set(key, value)
-
-        async def apply() -> None:
-            self.service.settings_changed()
-
-        self.call(apply())
-
     def deliver(self, mailbox: str, data: bytes) -> int:
         return self.store.messages.append("example", mailbox, "Inbox", data).uid
 
@@ -71,24 +58,8 @@ class Pop3Server:
         return [m.uid for m in self.store.messages.list_messages("example", mailbox, "Inbox")]
 
 
-class RawPop3:
+class RawPop3(LineClient):
     """Exact bytes to the server, replies as bytes."""
-
-    def __init__(self, host: str, port: int, *, tls: bool = False, timeout: float = 10) -> None:
-        sock = socket.create_connection((host, port), timeout=timeout)
-        if tls:
-            sock = client_tls().wrap_socket(sock)
-        self.sock = sock
-        self.buf = b""
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError(f"closed; buffered {self.buf!r}")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
 
     def multiline(self) -> list[bytes]:
         """The body after a +OK status line, unstuffed, without the end marker."""
@@ -97,28 +68,13 @@ class RawPop3:
             lines.append(line[1:] if line.startswith(b".") else line)
         return lines
 
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
     def command(self, text: str | bytes) -> bytes:
         self.send((text.encode() if isinstance(text, str) else text) + b"\r\n")
         return self.line()
 
-    def starttls(self) -> None:
-        self.sock = client_tls().wrap_socket(self.sock)
-
     def login(self, user: str = "bob@example", password: str = PASSWORD) -> bytes:
         assert self.command(f"USER {user}").startswith(b"+OK")
         return self.command(f"PASS {password}")
-
-    def closed_by_server(self) -> bool:
-        try:
-            return self.sock.recv(1) == b""
-        except (ConnectionResetError, ssl.SSLError):
-            return True
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def _prepare(home: Path) -> Store:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import poplib
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 from tests.conftest import postroom_executable
-from tests.connectors.smtp.e2e.test_accept_processes import _children, _listeners
+from tests.servers import connection_ids_by_parity, serving_two_processes
 from tests.services.pop3.conftest import PASSWORD, _prepare, message
 
 
@@ -20,13 +18,8 @@ def test_two_processes_serve_one_port_and_share_the_lock(tmp_path: Path) -> None
     port = store.settings.get("pop3.port")
     store.messages.append("example", "bob", "Inbox", message(1))
     store.close()
-    proc = subprocess.Popen([*postroom_executable(), "--home", str(home), "serve", "pop3"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while not (_children(proc.pid) and _listeners(port) == 2):
-            assert proc.poll() is None and time.monotonic() < deadline, "no second process"
-            time.sleep(0.1)
+    command = [*postroom_executable(), "--home", str(home), "serve", "pop3"]
+    with serving_two_processes(command, port) as proc:
         sessions = []
         for _ in range(20):                  # the kernel spreads them over both
             client = poplib.POP3("127.0.0.1", port, timeout=10)
@@ -46,11 +39,5 @@ def test_two_processes_serve_one_port_and_share_the_lock(tmp_path: Path) -> None
             session.quit()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    activity = "".join(p.read_text() for p in (home / "logs").rglob("*") if p.is_file()
-                       and "POP3" in p.as_posix() and "ctivity" in p.name)
-    ids = {int(line.split("\t")[3]) for line in activity.splitlines()
-           if line.count("\t") >= 9 and line.split("\t")[3].isdigit()}
-    assert {n % 2 for n in ids} == {0, 1}, "both processes served connections"
+    assert connection_ids_by_parity(home, "POP3") == {0, 1}, \
+        "both processes served connections"

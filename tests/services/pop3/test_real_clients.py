@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.pop3.conftest import PASSWORD, Pop3Server, client_tls, message
+from tests.servers import client_tls
+from tests.services.pop3.conftest import PASSWORD, Pop3Server, message
 
 MESSAGES = [message(1), message(2, ".starts with a dot\r\n..two dots"),
             message(3, "bare\nline\nends", lf=True)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,14 +27,14 @@ from postroom.store.queue import QueueEntry
 from tests.dnsserver import DnsTestServer
 from tests.servers import ALICE_PASSWORD as ALICE_PASSWORD
 from tests.servers import PASSWORD as PASSWORD
+from tests.servers import ServiceControl, prepare_mailboxes
 from tests.servers import client_tls as client_tls
 from tests.servers import free_port as free_port
 from tests.servers import new_loop as _new_loop
-from tests.servers import prepare_mailboxes
 
 
 @dataclass
-class SmtpServer:
+class SmtpServer(ServiceControl):
     home: Path
     store: Store
     service: SmtpService
@@ -53,18 +53,6 @@ class SmtpServer:
     @property
     def smtps_port(self) -> int:
         return self.service.ports()["smtps"]
-
-    def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def set(self, key: str, value: Any) -> None:
-        """Change a setting and let the service apply it, as the supervisor would."""
-        self.store.settings.set(key, value)
-
-        async def apply() -> None:
-            self.service.settings_changed()
-
-        self.call(apply())
 
     def entries(self) -> list[QueueEntry]:
         return self.store.queue.list("MTA.inbound")

@@ -13,21 +13,7 @@ from tests.conftest import postroom_executable
 from tests.connectors.smtp.e2e.conftest import _prepare
 from tests.connectors.smtp.e2e.test_subprocess import _wait_for_port
 from tests.dnsserver import DnsTestServer
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
-
-
-def _listeners(port: int) -> int:
-    """Listening IPv4 sockets on ``port`` (state 0A in /proc/net/tcp)."""
-    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}")
-               and row.split()[3] == "0A")
+from tests.servers import children, listeners
 
 
 def _alive(pid: int) -> bool:
@@ -49,13 +35,13 @@ def test_two_processes_accept_on_one_port_and_stop_together(tmp_path: Path) -> N
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             _wait_for_port(port, proc)
-            children: list[int] = []
+            secondaries: list[int] = []
             for _ in range(200):
-                children = _children(proc.pid)
-                if children and _listeners(port) == 2:
+                secondaries = children(proc.pid)
+                if secondaries and listeners(port) == 2:
                     break
                 time.sleep(0.1)
-            assert len(children) == 1, "one secondary accept process"
+            assert len(secondaries) == 1, "one secondary accept process"
             tracking = []
             for n in range(30):           # a connection each: the kernel spreads them
                 with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
@@ -67,7 +53,7 @@ def test_two_processes_accept_on_one_port_and_stop_together(tmp_path: Path) -> N
                     tracking.append(text.decode().split()[-1])
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0
-            assert not any(_alive(child) for child in children)
+            assert not any(_alive(child) for child in secondaries)
         finally:
             if proc.poll() is None:
                 proc.kill()
