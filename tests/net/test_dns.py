@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import pytest
@@ -116,13 +117,15 @@ async def test_hard_deadline_on_a_silent_server(dns_server: DnsTestServer) -> No
 
 
 @pytest.mark.asyncio
-async def test_deadline_holds_even_for_unreachable_servers() -> None:
-    # 192.0.2.0/24 is TEST-NET-1: packets there go nowhere
-    dns = Resolver(["192.0.2.53:53"], timeout=0.3)
-    started = time.monotonic()
-    with pytest.raises(DnsTemporaryError):
-        await dns.mx_hosts("example.com")
-    assert time.monotonic() - started < 0.8
+async def test_deadline_holds_even_for_servers_that_never_answer() -> None:
+    # A loopback socket that takes every query and answers none (tests stay on loopback).
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        dns = Resolver([f"127.0.0.1:{silent.getsockname()[1]}"], timeout=0.3)
+        started = time.monotonic()
+        with pytest.raises(DnsTemporaryError):
+            await dns.mx_hosts("example.com")
+        assert time.monotonic() - started < 0.8
 
 
 @pytest.mark.asyncio
