@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from postroom.services.imap.folder_index import FolderIndexes
 from postroom.services.imap.message import MessageView
 from postroom.services.imap.message_cache import HeaderCache
@@ -57,6 +59,27 @@ def test_incremental_index_matches_a_fresh_listing(tmp_path: Path) -> None:
     first = indexes.get(store, *box, "Inbox")
     assert indexes.get(store, *box, "Inbox") is first     # same state: same snapshot
     assert indexes.get(store, *box, "No such folder") is None
+    store.close()
+
+
+def test_index_older_than_the_expunge_records_still_drops_what_went(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Updates read the store's records of removed UIDs; when those were pruned past the
+    index's state (the floor rose), the update counts the folder instead."""
+    from postroom.store.backends.sqlite import messages as sqlite_messages
+
+    store = _store(tmp_path)
+    box = ("example", "bob")
+    indexes = FolderIndexes()
+    uids = [store.messages.append(*box, "Inbox", _msg(n)).uid for n in range(8)]
+    before = indexes.get(store, *box, "Inbox")
+    assert before is not None
+    monkeypatch.setattr(sqlite_messages, "TOMBSTONE_WINDOW", 1)
+    for uid in uids[:4]:                  # each removal prunes the one before
+        store.messages.expunge(*box, "Inbox", [uid])
+    after = indexes.get(store, *box, "Inbox")
+    assert after is not None and after.uids == uids[4:]
+    assert set(after.info) == set(uids[4:]) and indexes.full_listings == 1
     store.close()
 
 

@@ -8,9 +8,11 @@ until the state moves, and can then be brought up to date cheaply:
 
 - rows with ``modseq`` above the index's HIGHESTMODSEQ (new and changed messages: one
   range query on the ``(folder_id, modseq)`` index);
-- ``COUNT(*)`` of the folder: when it differs from the merged index, messages were
-  expunged, and one UID-only query (covered by the ``(folder_id, uid)`` unique index)
-  says which.
+- the UIDs removed since (the store's ``expunged`` records, kept for QRESYNC: one
+  range query on ``(folder_id, modseq)``), so an update costs what changed, not the
+  size of the folder. When the index is older than the records reach back
+  (``folder.expunged_floor``), ``COUNT(*)`` of the folder tells whether messages went,
+  and one UID-only query (covered by the ``(folder_id, uid)`` unique index) says which.
 
 A full listing (one query, tuples, no per-row objects beyond
 :class:`~postroom.store.messages.MessageInfo`) happens only for a folder not yet
@@ -43,7 +45,8 @@ Key = tuple[str, str, str]          # post office, mailbox, folder
 State = tuple[int, int, int]        # uidvalidity, uidnext, highestmodseq
 
 _COLUMNS = "uid, size, flags, internal_date, modseq, path"
-_FOLDER = ("SELECT f.id, f.uidvalidity, f.uidnext, f.highestmodseq FROM folder f JOIN mailbox "
+_FOLDER = ("SELECT f.id, f.uidvalidity, f.uidnext, f.highestmodseq, f.expunged_floor "
+           "FROM folder f JOIN mailbox "
            "mb ON f.mailbox_id=mb.id JOIN postoffice p ON mb.postoffice_id=p.id WHERE "
            "p.name=? AND mb.name=? AND f.name=?")
 
@@ -129,7 +132,7 @@ class FolderIndexes:
             if old is None or old.folder_id != folder_id or old.state[0] != state[0]:
                 index = self._full(cursor, folder_id, state)
             else:
-                index = self._update(cursor, old, state)
+                index = self._update(cursor, old, state, floor=int(row[4]))
         with self._lock:
             current = self._indexes.get(key)
             if current is None or current.state[2] <= state[2]:
@@ -147,7 +150,8 @@ class FolderIndexes:
         info = _infos(rows)
         return FolderIndex(folder_id, state, list(info), info)
 
-    def _update(self, cursor: sqlite3.Cursor, old: FolderIndex, state: State) -> FolderIndex:
+    def _update(self, cursor: sqlite3.Cursor, old: FolderIndex, state: State,
+                floor: int) -> FolderIndex:
         self.updates += 1
         rows = cursor.execute(
             f"SELECT {_COLUMNS} FROM message WHERE folder_id=? AND modseq>?",
@@ -155,12 +159,20 @@ class FolderIndexes:
         changed = _infos(rows)
         info = dict(old.info)
         info.update(changed)
-        count = cursor.execute(
-            "SELECT COUNT(*) FROM message WHERE folder_id=?", (old.folder_id,)).fetchone()[0]
-        if count != len(info):
-            live = {r[0] for r in cursor.execute(
-                "SELECT uid FROM message WHERE folder_id=?", (old.folder_id,))}
-            info = {uid: m for uid, m in info.items() if uid in live}
+        if old.state[2] >= floor:
+            # Every removal since the old state is on record: drop exactly those.
+            for (uid,) in cursor.execute(
+                    "SELECT uid FROM expunged WHERE folder_id=? AND modseq>?",
+                    (old.folder_id, old.state[2])):
+                info.pop(uid, None)
+        else:
+            count = cursor.execute(
+                "SELECT COUNT(*) FROM message WHERE folder_id=?",
+                (old.folder_id,)).fetchone()[0]
+            if count != len(info):
+                live = {r[0] for r in cursor.execute(
+                    "SELECT uid FROM message WHERE folder_id=?", (old.folder_id,))}
+                info = {uid: m for uid, m in info.items() if uid in live}
         last = old.uids[-1] if old.uids else 0
         new = sorted(u for u in changed if u > last)
         if len(info) == len(old.uids) + len(new) and all(u in info for u in new):
