@@ -110,6 +110,13 @@ class FolderIndexes:
         index = self._indexes.get(key)
         return index if index is not None and index.state == state else None
 
+    def small_update(self, key: Key, state: State, most: int = 1000) -> bool:
+        """Would :meth:`get` only update an index of ``key`` by at most ``most``
+        mod-sequences (a few small queries, cheap enough for the event loop)?"""
+        index = self._indexes.get(key)
+        return index is not None and index.state[0] == state[0] and \
+            0 <= state[2] - index.state[2] <= most
+
     def get(self, store: Store, postoffice: str, mailbox: str, folder: str,
             ) -> FolderIndex | None:
         """The index at the folder's current state; None if the folder does not exist."""

@@ -390,10 +390,15 @@ class ImapSession:
         if not force and not folder.pending_expunge and \
                 (state[1], state[2]) == (folder.uidnext, folder.highestmodseq):
             return
-        index = self.ctx.indexes.peek((postoffice, mailbox, folder.folder), state)
-        if index is None:
-            index = await self.io(self.ctx.indexes.get, self.ctx.store, postoffice, mailbox,
-                                  folder.folder)
+        key = (postoffice, mailbox, folder.folder)
+        indexes = self.ctx.indexes
+        index = indexes.peek(key, state)
+        if index is None and indexes.small_update(key, state):
+            # A few changes to fold into the shared index: reads that never wait on a
+            # writer (WAL), cheaper here than the round trip to a store thread.
+            index = indexes.get(self.ctx.store, *key)
+        elif index is None:
+            index = await self.io(indexes.get, self.ctx.store, *key)
         if index is None:
             self.write(wire.status("BYE", "the selected mailbox was deleted"))
             self.state = State.LOGOUT
