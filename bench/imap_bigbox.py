@@ -161,6 +161,20 @@ def measure(port: int, messages: int) -> bool:
             client, f'UID SEARCH SUBJECT "report number {messages - 1}"', check_subject),
             0.500),
     ]
+    # New mail in the big folder: another session's NOOP reports it (the shared index is
+    # updated and the session's view compared with it).
+    other = Client(port)
+    other.command(f'LOGIN big@bench "{PASSWORD}"')
+    other.command("SELECT INBOX")
+    literal = "From: a@bench.test\r\nSubject: late\r\n\r\nhello\r\n"
+    seen = []
+    for _ in range(REPEATS):
+        client.command(f"APPEND INBOX {{{len(literal)}+}}\r\n{literal}")
+        elapsed, reply = other.command("NOOP")
+        assert b" EXISTS" in reply, reply[:200]
+        seen.append(elapsed)
+    report("NOOP telling another's APPEND", seen[0], statistics.median(seen[1:]), None)
+    other.command("LOGOUT")
     client.command("LOGOUT")
     return all(results)
 
