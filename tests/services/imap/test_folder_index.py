@@ -7,10 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from postroom.services.imap.folder_index import FolderIndexes
 from postroom.services.imap.message import MessageView
 from postroom.services.imap.message_cache import HeaderCache
+from postroom.services.imap.selected import SelectedFolder
 from postroom.store import Store
 from postroom.store.initialise import initialise
 
@@ -99,3 +102,53 @@ def test_header_cache_answers_like_the_message_view(tmp_path: Path) -> None:
     plain = HeaderCache(messages).get("b.eml")
     assert not plain.may_contain("needle")         # only in the body
     assert plain.may_contain("plain")
+
+
+OPERATIONS = st.lists(st.tuples(st.sampled_from(["append", "flag", "expunge", "move",
+                                                 "sync", "sync-held"]),
+                                st.integers(0, 50)), min_size=1, max_size=40)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(OPERATIONS)
+def test_a_view_synchronised_from_the_log_matches_one_compared_in_full(
+        tmp_path_factory: pytest.TempPathFactory, operations: list[tuple[str, int]]) -> None:
+    """Two views of one folder, one told through the index's log of touched UIDs, the
+    other by comparing every message: after any mix of appends, flag changes, expunges,
+    moves and held-back expunges they say the same and end up the same."""
+    store = _store(tmp_path_factory.mktemp("log"))
+    box = ("example", "bob")
+    store.messages.create_folder(*box, "Archive")
+    indexes = FolderIndexes()
+    for n in range(5):
+        store.messages.append(*box, "Inbox", _msg(n))
+    start = indexes.get(store, *box, "Inbox")
+    assert start is not None
+    views = []
+    for _ in range(2):
+        view = SelectedFolder("Inbox", False, *start.state)
+        view.load(start.uids, start.info)
+        views.append(view)
+    logged, full = views
+    for step, (operation, n) in enumerate(operations):
+        live = [m.uid for m in store.messages.list_messages(*box, "Inbox")]
+        pick = live[n % len(live)] if live else None
+        if operation == "append":
+            store.messages.append(*box, "Inbox", _msg(100 + step))
+        elif operation == "flag" and pick is not None:
+            store.messages.set_flags(*box, "Inbox", [pick], [f"$k{n % 3}"], "add")
+        elif operation == "expunge" and pick is not None:
+            store.messages.expunge(*box, "Inbox", [pick])
+        elif operation == "move" and pick is not None:
+            store.messages.move(*box, "Inbox", [pick], "Archive")
+        elif operation.startswith("sync"):
+            index = indexes.get(store, *box, "Inbox")
+            assert index is not None
+            expunge = operation == "sync"
+            told = logged.sync(index.info, expunge=expunge, condstore=True, state=index.state,
+                               touched=index.touched_since(logged.highestmodseq))
+            assert told == full.sync(index.info, expunge=expunge, condstore=True,
+                                     state=index.state)
+            assert (logged.uids, logged.info) == (full.uids, full.info)
+    store.close()

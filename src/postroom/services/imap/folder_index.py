@@ -27,6 +27,7 @@ of folders (:data:`MAX_FOLDERS`) are kept, least recently used first out.
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from postroom.store import Store
 
 MAX_FOLDERS = 256
+LOG_MAX = 10_000
 Key = tuple[str, str, str]          # post office, mailbox, folder
 State = tuple[int, int, int]        # uidvalidity, uidnext, highestmodseq
 
@@ -53,13 +55,28 @@ _FOLDER = ("SELECT f.id, f.uidvalidity, f.uidnext, f.highestmodseq, f.expunged_f
 
 @dataclass
 class FolderIndex:
-    """Every message of one folder at one state, in UID order."""
+    """Every message of one folder at one state, in UID order.
+
+    ``log_modseqs``/``log_uids``: the UIDs changed, added or removed after mod-sequence
+    ``log_floor``, in mod-sequence order (at most :data:`LOG_MAX`), so that a session
+    that last synchronised at a mod-sequence not below the floor compares only those
+    UIDs with its view instead of the whole folder (:meth:`touched_since`)."""
 
     folder_id: int
     state: State
     uids: list[int]
     info: dict[int, MessageInfo]
     _first_unseen: int | None = field(default=-1, repr=False)
+    log_floor: int = 0
+    log_modseqs: list[int] = field(default_factory=list, repr=False)
+    log_uids: list[int] = field(default_factory=list, repr=False)
+
+    def touched_since(self, modseq: int) -> list[int] | None:
+        """UIDs that may differ from a view synchronised at ``modseq``; None when the
+        log does not reach back that far (compare everything then)."""
+        if modseq < self.log_floor or modseq > self.state[2]:
+            return None
+        return self.log_uids[bisect.bisect_right(self.log_modseqs, modseq):]
 
     def first_unseen(self) -> int | None:
         """The sequence number of the first message without ``\\Seen`` (SELECT's UNSEEN)."""
@@ -155,7 +172,7 @@ class FolderIndexes:
             f"SELECT {_COLUMNS} FROM message WHERE folder_id=? ORDER BY uid",
             (folder_id,)).fetchall()
         info = _infos(rows)
-        return FolderIndex(folder_id, state, list(info), info)
+        return FolderIndex(folder_id, state, list(info), info, log_floor=state[2])
 
     def _update(self, cursor: sqlite3.Cursor, old: FolderIndex, state: State,
                 floor: int) -> FolderIndex:
@@ -166,12 +183,15 @@ class FolderIndexes:
         changed = _infos(rows)
         info = dict(old.info)
         info.update(changed)
+        log: list[tuple[int, int]] | None = None
         if old.state[2] >= floor:
             # Every removal since the old state is on record: drop exactly those.
-            for (uid,) in cursor.execute(
-                    "SELECT uid FROM expunged WHERE folder_id=? AND modseq>?",
+            log = [(m.modseq, uid) for uid, m in changed.items()]
+            for uid, modseq in cursor.execute(
+                    "SELECT uid, modseq FROM expunged WHERE folder_id=? AND modseq>?",
                     (old.folder_id, old.state[2])):
                 info.pop(uid, None)
+                log.append((modseq, uid))
         else:
             count = cursor.execute(
                 "SELECT COUNT(*) FROM message WHERE folder_id=?",
@@ -189,4 +209,17 @@ class FolderIndexes:
         else:
             uids = sorted(info)
         # Rebuild the mapping in UID order only when needed (dict order is not used).
-        return FolderIndex(old.folder_id, state, uids, info)
+        if log is None:             # removals unknown in detail: the log starts afresh
+            return FolderIndex(old.folder_id, state, uids, info, log_floor=state[2])
+        log.sort()
+        modseqs = old.log_modseqs + [m for m, _ in log]
+        touched = old.log_uids + [u for _, u in log]
+        log_floor = old.log_floor
+        if len(modseqs) > LOG_MAX:
+            cut = len(modseqs) - LOG_MAX // 2
+            log_floor = modseqs[cut - 1]
+            while cut < len(modseqs) and modseqs[cut] == log_floor:
+                cut += 1
+            modseqs, touched = modseqs[cut:], touched[cut:]
+        return FolderIndex(old.folder_id, state, uids, info, log_floor=log_floor,
+                           log_modseqs=modseqs, log_uids=touched)

@@ -24,6 +24,7 @@ a message first (:meth:`.session.ImapSession.recent_mark`) has it in :attr:`rece
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from postroom.services.imap import wire
@@ -86,13 +87,26 @@ class SelectedFolder:
     def sync(self, current: dict[int, MessageInfo], *, expunge: bool, condstore: bool,
              qresync: bool = False, quiet: set[int] = frozenset(),
              state: tuple[int, int, int] | None = None,
-             recent_above: int = 0) -> list[bytes]:
+             recent_above: int = 0, touched: list[int] | None = None) -> list[bytes]:
         """Untagged responses for what changed (``current``: UID -> info of every
         message now in the folder); the view is updated to match. New messages above
         UID ``recent_above`` (the store's recent mark before this session claimed them)
-        are \\Recent to this session."""
+        are \\Recent to this session.
+
+        ``touched``: the only UIDs that can differ from the view (the shared index's log
+        since this view's HIGHESTMODSEQ, :meth:`.folder_index.FolderIndex.touched_since`):
+        then only those are compared, not the whole folder. Not used while expunges are
+        held back (those are not in the log past this view's HIGHESTMODSEQ)."""
         out: list[bytes] = []
-        gone = [u for u in self.uids if u not in current]
+        if touched is not None and self.pending_expunge:
+            touched = None
+        if touched is None:
+            gone = [u for u in self.uids if u not in current]
+            candidates: Iterable[int] = current
+        else:
+            mine, there = self.info, current
+            candidates = sorted({u for u in touched if u in there})
+            gone = sorted({u for u in touched if u in mine and u not in there})
         if gone:
             if expunge and qresync:
                 out.append(wire.untagged(f"VANISHED {SequenceSet.of(gone)}"))
@@ -114,9 +128,10 @@ class SelectedFolder:
         else:
             self.pending_expunge = False
         last = self.uids[-1] if self.uids else 0
-        new = sorted(u for u in current if u > last and u not in self.info)
+        new = sorted(u for u in candidates if u > last and u not in self.info)
         info = self.info
-        for uid, message in current.items():
+        for uid in candidates:
+            message = current[uid]
             old = info.get(uid)
             if old is None or old is message:
                 continue

@@ -410,7 +410,8 @@ class ImapSession:
                                            folder.readonly)
         self.send(folder.sync(index.info, expunge=expunge, condstore=self.flags.condstore,
                               qresync=self.flags.qresync, quiet=quiet, state=index.state,
-                              recent_above=mark))
+                              recent_above=mark,
+                              touched=index.touched_since(folder.highestmodseq)))
 
     async def recent_above(self, folder: str, uidvalidity: int, top: int,
                            readonly: bool) -> int:
