@@ -27,6 +27,17 @@ def test_new_mailbox_has_default_folders_with_distinct_uidvalidity(box: Store) -
     assert all(f.uidnext == 1 and f.messages == 0 for f in folders)
 
 
+def test_one_folder_listed_alone_has_the_same_counts(box: Store) -> None:
+    for n in range(3):
+        box.messages.append("example", "bob", "Inbox", message(n))
+    box.messages.append("example", "bob", "Drafts", message(9))
+    everything = {f.name: f for f in box.messages.list_folders("example", "bob")}
+    assert box.messages.list_folders("example", "bob", only="INBOX") == [everything["Inbox"]]
+    assert box.messages.list_folders("example", "bob", only="Drafts") == [everything["Drafts"]]
+    assert everything["Inbox"].messages == 3
+    assert box.messages.list_folders("example", "bob", only="No such folder") == []
+
+
 def test_create_folders_requires_the_callers_transaction(box: Store) -> None:
     with pytest.raises(MessageStoreError, match="transaction"):
         box.messages.create_folders(box.conn, 1, ("Other",))

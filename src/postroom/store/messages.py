@@ -172,7 +172,11 @@ class MessageStore(Protocol):
 
     def create_folder(self, postoffice: str, mailbox: str, name: str) -> FolderInfo: ...
 
-    def list_folders(self, postoffice: str, mailbox: str) -> list[FolderInfo]: ...
+    def list_folders(self, postoffice: str, mailbox: str,
+                     only: str | None = None) -> list[FolderInfo]:
+        """Every folder of the mailbox with its counts (``only``: just that folder, or
+        nothing if it does not exist; counts only its messages)."""
+        ...
 
     def delete_folder(self, postoffice: str, mailbox: str, name: str) -> int:
         """Delete a folder and its messages; return how many messages went."""

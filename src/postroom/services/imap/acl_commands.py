@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from postroom.services.imap import commands as cmd
 from postroom.services.imap import mailboxes, wire
-from postroom.services.imap.places import Place, denied, folder_info, place_of, rights_of
+from postroom.services.imap.places import Place, denied, folder_exists, place_of, rights_of
 from postroom.store.acl import ALL_RIGHTS, RIGHTS, AclError, apply, parse_rights, shown
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ async def _target(s: ImapSession, c: cmd.Command, raw: bytes, need: str) -> Plac
     place = await place_of(s, c, raw)
     if place is None:
         return None
-    if place.root or await s.io(folder_info, s.ctx.store, place) is None:
+    if place.root or not folder_exists(s.ctx.store, place):
         s.done(c, "NO", f"no mailbox {mailboxes.to_imap(place.name)!r}", "NONEXISTENT")
         return None
     have = await rights_of(s, place)

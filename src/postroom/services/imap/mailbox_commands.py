@@ -40,6 +40,7 @@ from postroom.services.imap.places import (
     ROOT,
     Place,
     denied,
+    folder_exists,
     folder_info,
     place_of,
     public_enabled,
@@ -337,7 +338,7 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
     place = await place_of(s, c, c.mailbox)
     if place is None:
         return
-    if await s.io(folder_info, s.ctx.store, place) is None:
+    if not folder_exists(s.ctx.store, place):
         s.done(c, "NO", f"no mailbox {mailboxes.to_imap(place.name)!r}", "TRYCREATE")
         return
     have = await rights_of(s, place)
@@ -394,7 +395,7 @@ async def getquotaroot(s: ImapSession, c: cmd.MailboxCommand) -> None:
     if place is None:
         return
     have = await rights_of(s, place)
-    if await s.io(folder_info, s.ctx.store, place) is None or not have:
+    if not folder_exists(s.ctx.store, place) or not have:
         s.done(c, "NO", f"no mailbox {mailboxes.to_imap(place.name)!r}", "NONEXISTENT")
         return
     line = b"QUOTAROOT " + wire.astring(mailboxes.encode(place.name, s.flags.utf8))

@@ -42,7 +42,7 @@ from postroom.services.imap.fetch_items import FetchItem
 from postroom.services.imap.mailbox_commands import allowed_flags
 from postroom.services.imap.message import MessageView
 from postroom.services.imap.message_cache import HeaderView
-from postroom.services.imap.places import Place, denied, folder_info, place_of, rights_of
+from postroom.services.imap.places import Place, denied, place_of, rights_of
 from postroom.services.imap.qresync import vanished_earlier
 from postroom.services.imap.search_keys import CHARSETS, resolve
 from postroom.services.pop3.maildrop import crlf_sizes
@@ -553,8 +553,9 @@ async def copy_move(s: ImapSession, c: cmd.CopyMove) -> None:
     place = await place_of(s, c, c.mailbox)
     if place is None:
         return
-    info = await s.io(folder_info, s.ctx.store, place)
-    if info is None:
+    target_state = None if place.root or not place.mailbox else \
+        mailboxes.folder_state(s.ctx.store, *place.key)     # one indexed read
+    if target_state is None:
         s.done(c, "NO", f"no mailbox {mailboxes.to_imap(place.name)!r}", "TRYCREATE")
         return
     target_rights = await rights_of(s, place)
@@ -598,7 +599,7 @@ async def copy_move(s: ImapSession, c: cmd.CopyMove) -> None:
     if mapping:
         src = search.SequenceSet.of(sorted(mapping))
         dst = ",".join(str(mapping[u]) for u in sorted(mapping))
-        code = f"COPYUID {info.uidvalidity} {src} {dst}"
+        code = f"COPYUID {target_state[0]} {src} {dst}"
     if c.name == "MOVE":
         if code:
             s.send(wire.status("OK", "moved", code))

@@ -174,12 +174,20 @@ def denied(s: ImapSession, c: cmd.Command, place: Place, have: str, need: str,
     return True
 
 
+def folder_exists(store: Store, place: Place) -> bool:
+    """Does the folder exist? One indexed read (not the counts :func:`folder_info`
+    gathers over the whole mailbox), cheap enough for the event loop."""
+    if place.root or not place.mailbox:
+        return False
+    return mailboxes.folder_state(store, *place.key) is not None
+
+
 def folder_info(store: Store, place: Place) -> FolderInfo | None:
     """The folder's listing entry, or None if it does not exist."""
     if place.root or not place.mailbox:
         return None
     try:
-        infos = store.messages.list_folders(*place.owner)
+        infos = store.messages.list_folders(*place.owner, only=place.folder)
     except MessageStoreError:
         return None                    # no public folder was ever created
     return next((f for f in infos if f.name == place.folder), None)

@@ -307,14 +307,19 @@ class SqliteMessageStore:
             self.create_folders(conn, box["id"], (name,))
         return next(f for f in self.list_folders(postoffice, mailbox) if f.name == name)
 
-    def list_folders(self, postoffice: str, mailbox: str) -> list[FolderInfo]:
+    def list_folders(self, postoffice: str, mailbox: str,
+                     only: str | None = None) -> list[FolderInfo]:
         conn = self._store.conn
         box = self._mailbox(conn, postoffice, mailbox)
+        where, params = "f.mailbox_id=?", [box["id"]]
+        if only is not None:
+            where += " AND f.name=?"
+            params.append(canonical_folder(only))
         rows = conn.execute(
             "SELECT f.*, COUNT(m.id) AS messages, COALESCE(SUM(m.size), 0) AS size, "
             "COALESCE(SUM(m.uid > f.recent_uid), 0) AS recent "
-            "FROM folder f LEFT JOIN message m ON m.folder_id=f.id WHERE f.mailbox_id=? "
-            "GROUP BY f.id ORDER BY f.name != 'Inbox', f.name", (box["id"],)).fetchall()
+            f"FROM folder f LEFT JOIN message m ON m.folder_id=f.id WHERE {where} "
+            "GROUP BY f.id ORDER BY f.name != 'Inbox', f.name", params).fetchall()
         return [FolderInfo(name=r["name"], uidvalidity=r["uidvalidity"], uidnext=r["uidnext"],
                            highestmodseq=r["highestmodseq"], messages=r["messages"],
                            size=r["size"], subscribed=bool(r["subscribed"]),
