@@ -629,13 +629,19 @@ class MessageView:
         if word == "HEADER":
             return data[node.start:node.body_start]
         if word in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+            # Kept per spec: a client's message list asks for the same few fields of
+            # the same messages at every refresh.
+            cached = self._cache.get(spec)
+            if cached is not None:
+                return cached  # type: ignore[return-value]
             names = _field_names(rest[len(word):])
             keep = word == "HEADER.FIELDS"
             out = [data[a:b] for (name, _), (a, b) in zip(node.header.fields, node.header.spans,
                                                          strict=True)
                    if (name in names) is keep]
             lines = b"".join(x if x.endswith(b"\r\n") else x + b"\r\n" for x in out)
-            return lines + b"\r\n"
+            self._cache[spec] = lines + b"\r\n"
+            return self._cache[spec]  # type: ignore[return-value]
         raise ValueError(f"unknown section text {word!r}")
 
     # -- BINARY (RFC 3516) --
