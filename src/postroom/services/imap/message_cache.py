@@ -27,7 +27,7 @@ VIEW_OVERHEAD = 2048
 so that many small messages are bounded by :data:`MAX_BYTES` too. The entry limit
 is sized for a server's working set: 20 users paging through 200 messages each
 already touch 4,000 messages, and an LRU smaller than that misses on most FETCHes."""
-HEADER_MAX_BYTES = 64 * 1024 * 1024
+HEADER_MAX_BYTES = 128 * 1024 * 1024
 ENTRY_OVERHEAD = 200
 _FIRST_READ = 8192
 
@@ -73,11 +73,12 @@ class HeaderView:
     same answers as :class:`.message.MessageView` (``header_values``, ``has_header``)
     from the header octets alone, plus a cheap test that rules messages out."""
 
-    __slots__ = ("_values", "raw")
+    __slots__ = ("_flat", "_values", "raw")
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
         self._values: dict[str, list[str]] | None = None
+        self._flat: bytes | None = None
 
     def may_contain(self, needle: str) -> bool:
         """False only when no header value can contain ``needle`` (casefolded).
@@ -86,12 +87,17 @@ class HeaderView:
         casefolding is its lower-casing, and an unfolded value is a substring of the
         block with every CRLF removed. Anything else is checked in full.
         """
-        raw = self.raw
-        if not raw.isascii() or b"=?" in raw:
+        flat = self._flat
+        if flat is None:
+            raw = self.raw
+            # b"" marks a block the test cannot rule on (8-bit or encoded words).
+            flat = self._flat = b"" if not raw.isascii() or b"=?" in raw else \
+                raw.replace(b"\r\n", b"").lower()
+        if not flat:
             return True
         if not needle.isascii():
             return False
-        return needle.encode() in raw.replace(b"\r\n", b"").lower()
+        return needle.encode() in flat
 
     # ``raw`` may run past the header when a line that is not a field ends it early
     # (a message without headers): the parse below stops where the header stops, and
@@ -144,7 +150,7 @@ class HeaderCache:
         if view is not None:
             return view
         view = HeaderView(read_header(os.path.join(self._root, path)))
-        cost = len(view.raw) + len(path) + ENTRY_OVERHEAD
+        cost = _cost(view, path)
         with self._lock:
             self.reads += 1
             if path not in self._views:
@@ -152,8 +158,14 @@ class HeaderCache:
                 self._bytes += cost
                 while self._views and self._bytes > self.max_bytes:
                     old_path, old = self._views.popitem(last=False)
-                    self._bytes -= len(old.raw) + len(old_path) + ENTRY_OVERHEAD
+                    self._bytes -= _cost(old, old_path)
         return view
+
+
+def _cost(view: HeaderView, path: str) -> int:
+    """Octets an entry is charged: the header block, the flattened copy the quick test
+    keeps of it once a search has run, the path and the objects around them."""
+    return 2 * len(view.raw) + len(path) + ENTRY_OVERHEAD
 
 
 def read_header(path: str) -> bytes:
