@@ -83,8 +83,8 @@ async def select(s: ImapSession, c: cmd.Select) -> None:
     have = await rights_of(s, place)
     if not place.root and denied(s, c, place, have, "r"):
         return
-    index = None if place.root else \
-        await s.io(s.ctx.indexes.get, s.ctx.store, *place.key)
+    index = None if place.root else await s.folder_index(
+        place.key, mailboxes.folder_state(s.ctx.store, *place.key))
     if index is None:
         s.done(c, "NO", f"no mailbox {mailboxes.to_imap(place.name)!r}", "NONEXISTENT")
         return

@@ -41,7 +41,7 @@ from postroom.connectors.smtp.policy.session import client_address
 from postroom.logs import ServiceLogs
 from postroom.services.imap import commands as cmd
 from postroom.services.imap import mailboxes, policy, wire
-from postroom.services.imap.folder_index import FolderIndexes
+from postroom.services.imap.folder_index import FolderIndex, FolderIndexes
 from postroom.services.imap.framing import (
     CLOSED,
     NEED_DATA,
@@ -390,15 +390,7 @@ class ImapSession:
         if not force and not folder.pending_expunge and \
                 (state[1], state[2]) == (folder.uidnext, folder.highestmodseq):
             return
-        key = (postoffice, mailbox, folder.folder)
-        indexes = self.ctx.indexes
-        index = indexes.peek(key, state)
-        if index is None and indexes.small_update(key, state):
-            # A few changes to fold into the shared index: reads that never wait on a
-            # writer (WAL), cheaper here than the round trip to a store thread.
-            index = indexes.get(self.ctx.store, *key)
-        elif index is None:
-            index = await self.io(indexes.get, self.ctx.store, *key)
+        index = await self.folder_index((postoffice, mailbox, folder.folder), state)
         if index is None:
             self.write(wire.status("BYE", "the selected mailbox was deleted"))
             self.state = State.LOGOUT
@@ -412,6 +404,22 @@ class ImapSession:
                               qresync=self.flags.qresync, quiet=quiet, state=index.state,
                               recent_above=mark,
                               touched=index.touched_since(folder.highestmodseq)))
+
+    async def folder_index(self, key: tuple[str, str, str],
+                           state: tuple[int, int, int] | None) -> FolderIndex | None:
+        """The shared index of folder ``key`` at ``state`` (just read from the store);
+        None if the folder is gone. Kept as it is, or brought up to date with a few
+        small reads here (they never wait on a writer: WAL), or listed in full in a
+        store thread."""
+        indexes = self.ctx.indexes
+        if state is None:
+            return None
+        index = indexes.peek(key, state)
+        if index is not None:
+            return index
+        if indexes.small_update(key, state):
+            return indexes.get(self.ctx.store, *key)
+        return await self.io(indexes.get, self.ctx.store, *key)
 
     async def recent_above(self, folder: str, uidvalidity: int, top: int,
                            readonly: bool) -> int:
