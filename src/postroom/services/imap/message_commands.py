@@ -202,7 +202,10 @@ def _fetch_is_cheap(s: ImapSession, uids: list[int], items: list[FetchItem]) -> 
     cache, info = s.ctx.cache, folder.info
     if sum(info[u].size for u in uids) > INLINE_OCTETS:
         return False
-    return _few_reads(info[u] for u in uids if not cache.has(info[u].path))
+    uncached = [info[u] for u in uids if not cache.has(info[u].path)]
+    if uncached and any(i.name == "RFC822.SIZE" for i in items):
+        return False        # its size may have to be recorded: a write, not for the loop
+    return _few_reads(uncached)
 
 
 def _search_is_cheap(s: ImapSession, key: Any) -> bool:
@@ -248,7 +251,11 @@ def _render_all(s: ImapSession, uids: list[int], items: list[FetchItem],
     assert folder is not None
     sizes: dict[str, int] = {}
     if any(i.name == "RFC822.SIZE" for i in items):
-        sizes = crlf_sizes(s.ctx.store, [folder.info[u].path for u in uids])
+        # A cached view knows its CRLF size; the others from the store's record.
+        cache = s.ctx.cache
+        need = [folder.info[u].path for u in uids if not cache.has(folder.info[u].path)]
+        if need:
+            sizes = crlf_sizes(s.ctx.store, need)
     out: list[bytes] = []
     missing = False
     if all(i.name in _METADATA for i in items):

@@ -129,7 +129,8 @@ def crlf_sizes(store: Store, paths: list[str]) -> dict[str, int]:
         sizes[rel] = octets
         computed.append((rel, octets))
     if computed:
-        with store.transaction() as conn:
+        # A record of what can be computed again: no need to wait for the disk.
+        with store.transaction(durable=False) as conn:
             conn.executemany("INSERT OR REPLACE INTO message_crlf_size (path, octets) "
                              "VALUES (?, ?)", computed)
     return sizes
