@@ -133,3 +133,28 @@ def test_generation_counter_is_a_meta_row(store: Store) -> None:
     store.settings.set("pop3.general.apop_enabled", True)
     row = store.conn.execute("SELECT value FROM meta WHERE key = ?", (GENERATION_KEY,)).fetchone()
     assert row[0] == "1"
+
+
+def test_a_change_inside_a_transaction_is_seen_by_other_threads_after_the_commit(
+        store: Store) -> None:
+    """Another thread that reads the settings while a transaction holding a change is
+    still open caches the old values; the commit must make it read them again."""
+    import threading
+
+    inside, read = threading.Event(), threading.Event()
+    seen: list[object] = []
+
+    def reader() -> None:
+        inside.wait(10)
+        seen.append(store.settings.get("smtp.outbound_whitelist.addresses"))  # before commit
+        read.set()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    with store.transaction():
+        store.settings.set("smtp.outbound_whitelist.addresses", ["192.0.2.7"])
+        inside.set()
+        assert read.wait(10)
+    thread.join(10)
+    assert seen == [[]]
+    assert store.settings.get("smtp.outbound_whitelist.addresses") == ["192.0.2.7"]

@@ -153,9 +153,16 @@ class Settings:
                 (GENERATION_KEY,),
             )
         if conn.in_transaction:
-            self._loaded = False  # the outer transaction may still roll back: re-read later
+            # The outer transaction may still roll back: re-read when needed, and again
+            # once it has committed (another thread may have re-read meanwhile, before
+            # the change was visible to it).
+            self._loaded = False
+            self._store.after_commit(self._invalidate)
         else:
             self._load()
+
+    def _invalidate(self) -> None:
+        self._loaded = False
 
     # -- storage format -------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -95,6 +95,7 @@ class Store:
             return
         if not durable:
             conn.execute("PRAGMA synchronous=NORMAL")
+        self._local.after_commit = []
         try:
             with self.write_gate:
                 conn.execute("BEGIN IMMEDIATE")
@@ -107,7 +108,20 @@ class Store:
         finally:
             if not durable:
                 conn.execute("PRAGMA synchronous=FULL")
+            callbacks, self._local.after_commit = self._local.after_commit, None
         self.commits += 1       # directory caches re-check their generation (directory_cache)
+        for callback in callbacks:
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this thread's open transaction has committed (at once
+        when none is open). For caches changed inside a transaction another thread may
+        read from before the commit: they must be read again afterwards."""
+        pending = getattr(self._local, "after_commit", None)
+        if pending is None or not self.conn.in_transaction:
+            callback()
+        else:
+            pending.append(callback)
 
     @cached_property
     def write_gate(self) -> WriteGate:
