@@ -27,6 +27,7 @@ from postroom.store.queue import Envelope, QueueEntry
 from tests.connectors.smtp.e2e.conftest import _new_loop, smtp_server  # noqa: F401
 from tests.connectors.smtp.outbound.peer import Peer
 from tests.dnsserver import DnsTestServer
+from tests.servers import ServiceControl
 
 PASSWORD = "Correct-Horse-42!"
 MESSAGE = (b"From: Bob <bob@example.com>\r\nTo: Zoe <zoe@remote.test>\r\n"
@@ -47,7 +48,7 @@ class Clock:
 
 
 @dataclass
-class Outbound:
+class Outbound(ServiceControl):
     home: Path
     store: Store
     dns: DnsTestServer
@@ -57,16 +58,6 @@ class Outbound:
     peers: list[Peer] = field(default_factory=list)
     others: list[Service] = field(default_factory=list)
 
-    def call(self, coro: Any, timeout: float = 30) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def set(self, key: str, value: Any) -> None:
-        self.store.settings.set(key, value)
-
-        async def apply() -> None:
-            self.service.settings_changed()
-
-        self.call(apply())
 
     def peer(self, n: int, domain: str | None = None, **options: Any) -> Peer:
         """A peer on 127.0.0.n:25, MX of ``domain`` (default ``dN.test``)."""
