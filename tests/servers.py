@@ -97,6 +97,14 @@ def prepare_mailboxes(home: Path, *, welcome: bool = True) -> Store:
     return store
 
 
+def prepare_client_service(home: Path, service: str) -> Store:
+    """The usual mailboxes without their welcome messages (tests count messages
+    exactly) and ``service`` (``pop3``, ``imap``) on free loopback ports, plain and TLS."""
+    store = prepare_mailboxes(home, welcome=False)
+    listen_on_loopback(store, service, (f"{service}.port", f"{service}.{service}s_port"))
+    return store
+
+
 def listen_on_loopback(store: Store, service: str, port_keys: tuple[str, ...]) -> None:
     """``service``'s listeners on free ports of 127.0.0.1, plain-text logins allowed."""
     settings = store.settings

@@ -23,8 +23,7 @@ from tests.servers import (
     PASSWORD,
     LineClient,
     ServiceControl,
-    listen_on_loopback,
-    prepare_mailboxes,
+    prepare_client_service,
     running,
 )
 
@@ -100,11 +99,7 @@ class RawImap(LineClient):
 
 
 def _prepare(home: Path) -> Store:
-    store = prepare_mailboxes(home, welcome=False)    # tests count messages exactly
-    listen_on_loopback(store, "imap", ('imap.port', 'imap.imaps_port'))
-    return store
-
-
+    return prepare_client_service(home, "imap")
 
 
 @pytest.fixture

@@ -23,8 +23,7 @@ from tests.servers import (
     PASSWORD,
     LineClient,
     ServiceControl,
-    listen_on_loopback,
-    prepare_mailboxes,
+    prepare_client_service,
     running,
 )
 
@@ -78,11 +77,7 @@ class RawPop3(LineClient):
 
 
 def _prepare(home: Path) -> Store:
-    store = prepare_mailboxes(home, welcome=False)    # tests count messages exactly
-    listen_on_loopback(store, "pop3", ('pop3.port', 'pop3.pop3s_port'))
-    return store
-
-
+    return prepare_client_service(home, "pop3")
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from postroom.services.imap import commands as cmd
-from postroom.services.imap import mailboxes, search, search_result, sort, wire
+from postroom.services.imap import mailboxes, places, search, search_result, sort, wire
 from postroom.services.imap.fetch_items import FetchItem
 from postroom.services.imap.mailbox_commands import allowed_flags
 from postroom.services.imap.message import MessageView
@@ -560,8 +560,7 @@ async def copy_move(s: ImapSession, c: cmd.CopyMove) -> None:
     place = await place_of(s, c, c.mailbox)
     if place is None:
         return
-    target_state = None if place.root or not place.mailbox else \
-        mailboxes.folder_state(s.ctx.store, *place.key)     # one indexed read
+    target_state = places.folder_state(s.ctx.store, place)
     if target_state is None:
         s.done(c, "NO", f"no mailbox {mailboxes.to_imap(place.name)!r}", "TRYCREATE")
         return

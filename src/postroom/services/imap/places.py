@@ -174,12 +174,17 @@ def denied(s: ImapSession, c: cmd.Command, place: Place, have: str, need: str,
     return True
 
 
-def folder_exists(store: Store, place: Place) -> bool:
-    """Does the folder exist? One indexed read (not the counts :func:`folder_info`
-    gathers over the whole mailbox), cheap enough for the event loop."""
+def folder_state(store: Store, place: Place) -> tuple[int, int, int] | None:
+    """(UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) of the folder, None if there is none. One
+    indexed read (not the counts :func:`folder_info` gathers over the whole mailbox),
+    cheap enough for the event loop."""
     if place.root or not place.mailbox:
-        return False
-    return mailboxes.folder_state(store, *place.key) is not None
+        return None
+    return mailboxes.folder_state(store, *place.key)
+
+
+def folder_exists(store: Store, place: Place) -> bool:
+    return folder_state(store, place) is not None
 
 
 def folder_info(store: Store, place: Place) -> FolderInfo | None:

@@ -37,7 +37,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from postroom.auth.logins import Identity, LoginChecker
-from postroom.connectors.smtp.policy.session import client_address
+from postroom.connectors.smtp.policy.session import client_ip_text
 from postroom.logs import ServiceLogs
 from postroom.services.imap import commands as cmd
 from postroom.services.imap import mailboxes, policy, wire
@@ -132,10 +132,7 @@ class ImapSession:
         self.ctx = ctx
         self.conn = conn
         self.listener = listener
-        try:
-            self.client_ip = str(client_address(client_ip))
-        except ValueError:
-            self.client_ip = client_ip
+        self.client_ip = client_ip_text(client_ip)
         self.connections = connections
         self.settings: Any = ctx.store.settings
         self.tls = tls

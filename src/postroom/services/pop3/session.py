@@ -40,7 +40,7 @@ from postroom.auth.sasl import (
     SaslExchange,
     cram_challenge,
 )
-from postroom.connectors.smtp.policy.session import client_address
+from postroom.connectors.smtp.policy.session import client_ip_text
 from postroom.logs import ServiceLogs
 from postroom.services.pop3 import commands as cmd
 from postroom.services.pop3 import policy, wire
@@ -86,10 +86,7 @@ class Pop3Session:
         self.ctx = ctx
         self.conn = conn
         self.listener = listener
-        try:
-            self.client_ip = str(client_address(client_ip))
-        except ValueError:
-            self.client_ip = client_ip
+        self.client_ip = client_ip_text(client_ip)
         self.connections = connections
         self.settings: Any = ctx.store.settings
         self.proto = Pop3Protocol(tls=tls)

@@ -34,6 +34,15 @@ def client_address(value: str | IPAddress) -> IPAddress:
     return ip
 
 
+def client_ip_text(value: str) -> str:
+    """The client's address as the logs and records show it (IPv4-mapped IPv6 as IPv4);
+    anything that is not an IP as it came (a UNIX socket, a test double)."""
+    try:
+        return str(client_address(value))
+    except ValueError:
+        return value
+
+
 @dataclass
 class Counters:
     """Per-session counts the server keeps up to date."""

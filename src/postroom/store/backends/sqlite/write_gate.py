@@ -46,7 +46,6 @@ class WriteGate:
         self.timeout = timeout
         self._lock = threading.Lock()
         self._fd: int | None = None
-        self.waits = 0            # statistics: acquisitions that had to wait
 
     def __enter__(self) -> WriteGate:
         self.acquire()
@@ -56,10 +55,8 @@ class WriteGate:
         self.release()
 
     def acquire(self) -> None:
-        if not self._lock.acquire(blocking=False):
-            self.waits += 1
-            if not self._lock.acquire(timeout=self.timeout):
-                raise sqlite3.OperationalError("database is locked (write gate timeout)")
+        if not self._lock.acquire(timeout=self.timeout):
+            raise sqlite3.OperationalError("database is locked (write gate timeout)")
         try:
             self._lock_file()
         except BaseException:
@@ -80,7 +77,7 @@ class WriteGate:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
-            self.waits += 1
+            pass
         # Another process writes. A blocking flock has no timeout (a hung holder would
         # hang us for good), so poll: every 0.5 ms is still far finer than SQLite's
         # busy handler, and this runs only while another process holds the gate.
@@ -96,11 +93,6 @@ class WriteGate:
                         "database is locked (write gate timeout)") from None
             time.sleep(pause)
             pause = min(pause * 2, _POLL)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 def gate_for(database: Path, timeout: float) -> WriteGate:
