@@ -234,15 +234,7 @@ def _few_reads(uncached: Iterable[MessageInfo]) -> bool:
 
 
 def _needs_body(key: Any) -> bool:
-    if isinstance(key, search.Body | search.Text):
-        return True
-    if isinstance(key, search.And):
-        return any(_needs_body(k) for k in key.keys)
-    if isinstance(key, search.Or):
-        return _needs_body(key.a) or _needs_body(key.b)
-    if isinstance(key, search.Not):
-        return _needs_body(key.key)
-    return False
+    return search.uses(key, (search.Body, search.Text))
 
 
 def _render_all(s: ImapSession, uids: list[int], items: list[FetchItem],
@@ -451,15 +443,7 @@ def _select(s: ImapSession, key: Any) -> list[Msg]:
 
 
 def _has_modseq(key: Any) -> bool:
-    if isinstance(key, search.ModSeq):
-        return True
-    if isinstance(key, search.And):
-        return any(_has_modseq(k) for k in key.keys)
-    if isinstance(key, search.Or):
-        return _has_modseq(key.a) or _has_modseq(key.b)
-    if isinstance(key, search.Not):
-        return _has_modseq(key.key)
-    return False
+    return search.uses(key, search.ModSeq)
 
 
 def _refuse_search(s: ImapSession, c: cmd.Search | cmd.Sort, status: str, text: str,

@@ -271,17 +271,22 @@ Matcher = Callable[[SearchMessage], bool]
 _CONTENT = (Header, Body, Text, SentBefore, SentOn, SentSince)
 
 
-def needs_view(key: SearchKey) -> bool:
-    """True if evaluating ``key`` may need the message content (not just metadata)."""
-    if isinstance(key, _CONTENT):
+def uses(key: SearchKey, kinds: type | tuple[type, ...]) -> bool:
+    """Does ``key`` contain a key of one of ``kinds``, under any AND, OR or NOT?"""
+    if isinstance(key, kinds):
         return True
     if isinstance(key, And):
-        return any(needs_view(k) for k in key.keys)
+        return any(uses(k, kinds) for k in key.keys)
     if isinstance(key, Or):
-        return needs_view(key.a) or needs_view(key.b)
+        return uses(key.a, kinds) or uses(key.b, kinds)
     if isinstance(key, Not):
-        return needs_view(key.key)
+        return uses(key.key, kinds)
     return False
+
+
+def needs_view(key: SearchKey) -> bool:
+    """True if evaluating ``key`` may need the message content (not just metadata)."""
+    return uses(key, _CONTENT)
 
 
 def evaluate(key: SearchKey, msg: SearchMessage) -> bool:
