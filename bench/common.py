@@ -185,6 +185,21 @@ def tree_cpu_seconds(root: int) -> float:
     return cpu_seconds(tree_pids(root), reaped=True)
 
 
+def cpu_by_service(root: int) -> dict[str, float]:
+    """CPU seconds (user + system) of each living process below ``root``, by what it
+    serves: ``serve smtp`` -> ``smtp``; the tree's root (the supervisor) is ``main``."""
+    found: dict[str, float] = {}
+    for pid in tree_pids(root):
+        name = "main"
+        with contextlib.suppress(OSError):
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace") \
+                .split("\0")
+            if pid != root and "serve" in words and words.index("serve") + 1 < len(words):
+                name = words[words.index("serve") + 1] or "serve"
+        found[name] = found.get(name, 0.0) + cpu_seconds([pid])
+    return found
+
+
 def command_lines(root: int) -> list[str]:
     """The command lines of the tree below ``root`` (which services are running)."""
     lines = []

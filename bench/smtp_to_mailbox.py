@@ -54,6 +54,7 @@ from common import (
     BenchError,
     alternating,
     command_lines,
+    cpu_by_service,
     emit,
     exit_on_signals,
     free_port,
@@ -87,8 +88,10 @@ SETTLE_SECONDS = 0.5  # after the greeting, so that every daemon/service is up (
 
 
 def timed_load(source: str, port: int, args: argparse.Namespace,
-               delivered: Callable[[], int], cpu: Callable[[], float]) -> dict[str, Any]:
-    """Send the load; return accept and delivery times, counts and CPU seconds.
+               delivered: Callable[[], int], cpu: Callable[[], float],
+               by_service: Callable[[], dict[str, float]] | None = None) -> dict[str, Any]:
+    """Send the load; return accept and delivery times, counts and CPU seconds (in
+    total, and per service when ``by_service`` says how).
 
     ``delivered()`` is polled every 50 ms until it reaches ``--messages``, smtp-source
     fails, or ``--timeout`` seconds have passed since the first connection.
@@ -100,6 +103,7 @@ def timed_load(source: str, port: int, args: argparse.Namespace,
                                False, args.timeout))
 
     cpu_before = cpu()
+    services_before = by_service() if by_service is not None else {}
     sender = threading.Thread(target=send, daemon=True)
     started = time.perf_counter()
     sender.start()
@@ -119,10 +123,13 @@ def timed_load(source: str, port: int, args: argparse.Namespace,
             break
         time.sleep(POLL_SECONDS)
     cpu_used = cpu() - cpu_before
+    services = {name: seconds - services_before.get(name, 0.0)
+                for name, seconds in (by_service() if by_service is not None else {}).items()}
     sender.join(args.timeout if error is None else 1)
     return {"accept_seconds": box.get("seconds"), "completed": box.get("completed", 0),
             "deliver_seconds": deliver_seconds, "delivered": count, "error": error,
-            "cpu_seconds": cpu_used, "source_command": box.get("command")}
+            "cpu_seconds": cpu_used, "cpu_seconds_by_service": services,
+            "source_command": box.get("command")}
 
 
 # -- Postfix relaying to smtp-sink ---------------------------------------------------------
@@ -264,7 +271,8 @@ def load_suite(source: str, server: PostroomSuite, args: argparse.Namespace,
     running = command_lines(server.pid)
     before = delivered()
     result = timed_load(source, server.port, args, lambda: delivered() - before,
-                        lambda: tree_cpu_seconds(server.pid))
+                        lambda: tree_cpu_seconds(server.pid),
+                        lambda: cpu_by_service(server.pid))
     result["services"] = running
     queued, _, rows = server.queued()
     result["left_in_queue"], result["queues"] = queued, rows
@@ -372,6 +380,13 @@ def print_runs(report: dict[str, Any], heading: str, seconds_column: tuple[str, 
               f"{r['rate'] or 0:>8,.0f} {r['delivered']:>9,} "
               f"{r['cpu_ms_per_message']:>10.2f}  "
               f"{'ok' if r['ok'] else 'FAILED: ' + (r['error'] or 'count mismatch')}")
+    for r in report["runs"]:
+        if r.get("cpu_seconds_by_service"):
+            count = max(r["completed"], 1)
+            print(f"  {r['server']} run {r['run']} cpu ms/msg by service: " + ", ".join(
+                f"{name} {1000 * seconds / count:.2f}"
+                for name, seconds in sorted(r["cpu_seconds_by_service"].items(),
+                                            key=lambda item: -item[1])))
     s = report["summary"]
     for name in ("postfix", "postroom"):
         if s.get(name) is not None:

@@ -122,3 +122,39 @@ def test_entries_waiting_too_long_for_a_thread_are_handed_back_not_handled_late(
     assert sorted(entry_id for entry_id, _ in handled) == sorted(set(i for i, _ in handled))
     assert len(handled) == 5 and store.queue.list(QUEUE) == []
     assert {attempts for _, attempts in handled[1:]} == {2}   # claimed again, afresh
+
+
+def test_a_batch_handler_gets_the_backlog_in_batches_and_each_outcome_counts(
+        store: Store) -> None:
+    """``batch_handler``: a thread hands its entry and the backlog's next ones to one
+    call; an entry answered with an exception is retried, the others acknowledged."""
+    _fill(store, 50)
+    sizes: list[int] = []
+    worker: QueueWorker
+
+    def batch(entries: Any) -> list[Any]:
+        sizes.append(len(entries))
+        outcomes: list[Any] = []
+        for entry in entries:
+            if b"Subject: 7\r\n" in store.queue.read_body(entry):
+                outcomes.append(OSError("disk on fire"))
+            else:
+                outcomes.append(store.queue.ack_async(  # type: ignore[attr-defined]
+                    entry.id, worker=worker.worker_id))
+        return outcomes
+
+    def single(entry: QueueEntry) -> None:
+        raise AssertionError("the batch handler should have been used")
+
+    worker = QueueWorker(store, QUEUE, single, name="test", threads=lambda: 1,
+                         poll_seconds=0.2, claim_batch=64, error_retry_seconds=3600,
+                         batch_handler=batch, batch_size=16)
+    worker.start()
+    try:
+        _wait_for(lambda: worker.processed == 50)
+    finally:
+        worker.stop()
+    assert sum(sizes) == 50 and max(sizes) == 16 and len(sizes) <= 5
+    [left] = store.queue.list(QUEUE)
+    assert "disk on fire" in (left.last_error or "") and left.state == "ready"
+    assert b"Subject: 7\r\n" in store.queue.read_body(left)

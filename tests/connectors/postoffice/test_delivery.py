@@ -186,3 +186,48 @@ def test_transient_failure_defers_only_that_recipient(world: Store, delivery: De
     assert [o.recipient for o in outcomes] == ["[SF:example/bob]"]
     assert len(folder(world, "example", "alice")) == 1
     assert len(folder(world, "example", "bob")) == 1
+
+
+def test_a_batch_is_delivered_together_each_entry_with_its_own_outcome(
+        world: Store, delivery: Delivery) -> None:
+    """``handle_many`` (the service's batches): the appends of the batch are queued
+    together, and a refusal the store makes at commit time (bob's quota has room for
+    one of his two messages) reaches only its own entry, which bounces."""
+    world.directory.update_mailbox("example", "bob", quota_bytes=300)  # one MESSAGE fits
+    for target in ("[SF:example/bob]", "[SF:example/alice]", "[SF:example/bob]",
+                   "[SF:acme/carol]", "[SF:example/nobody]"):
+        submit(world, [target])
+    entries = world.queue.claim("SF.outgoing", "test", limit=10)
+    results = delivery.handle_many(entries)
+    events = [[o.event for o in result] for result in results]  # type: ignore[union-attr]
+    assert events == [["delivered"], ["delivered"], ["bounced"], ["delivered"], ["failed"]]
+    assert "5.2.2" in results[2][0].detail                      # type: ignore[index]
+    assert "5.1.1" in results[4][0].detail                      # type: ignore[index]
+    assert folder(world, "example", "bob").count(MESSAGE) == 1
+    assert folder(world, "example", "alice") == [MESSAGE]
+    assert folder(world, "acme", "carol") == [MESSAGE]
+
+
+def test_a_batch_entry_that_must_wait_is_deferred_alone(world: Store, delivery: Delivery,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected store error for one entry of a batch (here a failed commit of its
+    append) defers that entry only; the others are delivered."""
+    submit(world, ["[SF:example/bob]"])
+    submit(world, ["[SF:example/alice]"])
+    entries = world.queue.claim("SF.outgoing", "test", limit=10)
+    real = world.messages.append_async
+
+    def append_async(postoffice: str, mailbox: str, *args: object, **kwargs: object) -> object:
+        if mailbox == "alice":
+            from concurrent.futures import Future
+            failed: Future[object] = Future()
+            failed.set_exception(OSError("disk on fire"))
+            return failed
+        return real(postoffice, mailbox, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(world.messages, "append_async", append_async)
+    first, second = delivery.handle_many(entries)
+    assert [o.event for o in first] == ["delivered"]               # type: ignore[union-attr]
+    assert isinstance(second, DeliveryDeferred) and "disk on fire" in str(second)
+    assert folder(world, "example", "bob") == [MESSAGE]
+    assert folder(world, "example", "alice") == []

@@ -47,7 +47,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Generator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from postroom.connectors.postoffice import autoresponder, quota, redirection
 from postroom.connectors.postoffice.delivery_event import (
@@ -110,6 +113,10 @@ class _EntryState:
     derived: dict[str, MessageFile] = field(default_factory=dict)   # po -> with footer
 
 
+Steps = Generator[Future[AppendResult], AppendResult, list[Outcome]]
+"""One entry's delivery as steps (:meth:`Delivery.deliver`)."""
+
+
 class Delivery:
     """Delivers ``SF.outgoing`` entries; :meth:`handle` is the queue worker's handler."""
 
@@ -130,6 +137,44 @@ class Delivery:
     def handle(self, entry: QueueEntry) -> list[Outcome]:
         """Deliver every recipient of ``entry``; raise :class:`DeliveryDeferred` when
         some must be tried again (the others are done and will not be repeated)."""
+        result = self.handle_many([entry])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def handle_many(self, entries: Sequence[QueueEntry]) -> list[list[Outcome] | Exception]:
+        """Deliver several entries on this thread, their appends in one commit.
+
+        Each entry's :meth:`deliver` runs until it waits for an append; then the next
+        entry's does, and only when every entry waits (their appends all queued for
+        the same group commit) does this thread wait, once for all of them. The result
+        for each entry is its outcomes, or the exception :meth:`handle` would raise."""
+        results: list[list[Outcome] | Exception] = [[] for _ in entries]
+        running: list[tuple[int, Steps, Any, BaseException | None]] = [
+            (index, self.deliver(entry), None, None) for index, entry in enumerate(entries)]
+        while running:
+            waiting: list[tuple[int, Steps, Future[AppendResult]]] = []
+            for index, steps, answer, failure in running:
+                try:
+                    pending = steps.throw(failure) if failure is not None \
+                        else steps.send(answer)
+                except StopIteration as done:
+                    results[index] = done.value
+                    continue
+                except Exception as exc:
+                    results[index] = exc
+                    continue
+                waiting.append((index, steps, pending))
+            running = []
+            for index, steps, pending in waiting:
+                try:
+                    running.append((index, steps, pending.result(), None))
+                except Exception as exc:
+                    running.append((index, steps, None, exc))
+        return results
+
+    def deliver(self, entry: QueueEntry) -> Steps:
+        """:meth:`handle` as steps: yields each append's future, is sent its result."""
         with self.store.queue.open_body(entry) as stream:
             message = MessageFile.from_stream(stream, entry.body_length, self.store.home.tmp)
         state = _EntryState(entry, plain(entry.envelope.sender),
@@ -141,7 +186,7 @@ class Delivery:
                 if retried and self.marks.has(f"{DONE_PREFIX}{entry.tracking_id}/{recipient}"):
                     continue
                 try:
-                    outcome = self._recipient(state, recipient)
+                    outcome = yield from self._recipient(state, recipient)
                 except Exception as exc:      # unexpected: try this recipient again later
                     log.exception("SF: %s for %s deferred", entry.tracking_id, recipient)
                     outcome = Outcome(recipient, "deferred", f"{type(exc).__name__}: {exc}")
@@ -161,7 +206,8 @@ class Delivery:
 
     # -- one recipient ---------------------------------------------------------------------
 
-    def _recipient(self, state: _EntryState, recipient: str) -> Outcome | None:
+    def _recipient(self, state: _EntryState, recipient: str,
+                   ) -> Generator[Future[AppendResult], AppendResult, Outcome | None]:
         store, entry = self.store, state.entry
         used = self._address_used(entry, recipient)
         try:
@@ -208,10 +254,11 @@ class Delivery:
         folder = JUNK if state.facts.junk and po.options.get("features.junk_email_delivery",
                                                              True) else INBOX
         message = self._with_footer(state, box.postoffice)
-        return self._store(state, recipient, used, box, folder, message)
+        return (yield from self._store(state, recipient, used, box, folder, message))
 
     def _store(self, state: _EntryState, recipient: str, used: str, box: Mailbox, folder: str,
-               message: MessageFile) -> Outcome | None:
+               message: MessageFile,
+               ) -> Generator[Future[AppendResult], AppendResult, Outcome | None]:
         entry = state.entry
         delivery_id = f"{entry.tracking_id}/{recipient}"
         fits = quota.inbox_fits(self.store, box, message.size)
@@ -219,8 +266,8 @@ class Delivery:
         over = fits is False
         if not over:
             try:
-                result, folder = self._append(box, folder, message, delivery_id,
-                                              ignore_quota=fits is True)
+                result, folder = yield from self._append(box, folder, message, delivery_id,
+                                                         ignore_quota=fits is True)
             except QuotaExceeded:
                 over = True
         target_box, note = box, ""
@@ -232,13 +279,13 @@ class Delivery:
                 if postmaster is None:
                     action = "return_to_sender"
                 else:
-                    result, folder = self._append(postmaster, INBOX, message,
-                                                  f"{delivery_id}/postmaster",
-                                                  ignore_quota=True)
+                    result, folder = yield from self._append(postmaster, INBOX, message,
+                                                             f"{delivery_id}/postmaster",
+                                                             ignore_quota=True)
                     target_box, note = postmaster, f" (mailbox {box.login} is full)"
             elif action == "notify_only":
-                result, folder = self._append(box, folder, message, delivery_id,
-                                              ignore_quota=True)
+                result, folder = yield from self._append(box, folder, message, delivery_id,
+                                                         ignore_quota=True)
                 note = " (over quota)"
             if action == "return_to_sender":
                 self.notices.mailbox_full(box, state.sender, action, message.size, may_tell)
@@ -259,15 +306,18 @@ class Delivery:
         return Outcome(recipient, "delivered", detail, used)
 
     def _append(self, box: Mailbox, folder: str, message: MessageFile, delivery_id: str, *,
-                ignore_quota: bool) -> tuple[AppendResult, str]:
+                ignore_quota: bool,
+                ) -> Generator[Future[AppendResult], AppendResult, tuple[AppendResult, str]]:
         """Append, falling back to the Inbox (re-created if need be) when the folder is
-        gone (a user may delete "Junk E-mail")."""
+        gone (a user may delete "Junk E-mail"). Yields the append's future: the driver
+        (:meth:`handle`, :meth:`handle_many`) waits for it and sends the result back."""
         messages = self.store.messages
         for attempt in range(3):
             try:
-                return messages.append(box.postoffice, box.name, folder, message.payload,
-                                       delivery_id=delivery_id,
-                                       ignore_quota=ignore_quota), folder
+                pending = messages.append_async(box.postoffice, box.name, folder,
+                                                message.payload, delivery_id=delivery_id,
+                                                ignore_quota=ignore_quota)
+                return (yield pending), folder
             except QuotaExceeded:
                 raise
             except MessageStoreError as exc:
