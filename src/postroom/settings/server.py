@@ -72,6 +72,17 @@ class Settings:
             raise OptionError(key, self.options.unknown_message(key)) from None
         return _copy(value)
 
+    def get_shared(self, key: str) -> Any:
+        """:meth:`get` without the copy of a list: the cached object itself, the same
+        one until the settings are next loaded, so a caller may key its own derived
+        cache on it (compiled IP lists). Callers must not change it."""
+        if not self._loaded:
+            self._load()
+        try:
+            return self._values[key]
+        except KeyError:
+            raise OptionError(key, self.options.unknown_message(key)) from None
+
     def option(self, key: str) -> Option:
         return self.options.get(key)
 

@@ -43,6 +43,11 @@ class Overlay:
             return self.extra[key]
         return self.settings.get(key)
 
+    def get_shared(self, key: str) -> Any:
+        if key in self.extra:
+            return self.extra[key]
+        return self.settings.get_shared(key)
+
     def set(self, key: str, value: Any) -> None:
         try:
             self.settings.set(key, value)

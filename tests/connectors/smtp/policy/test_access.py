@@ -37,6 +37,16 @@ def test_deny_list_at_connect(policy: InboundPolicy, settings: Overlay) -> None:
     assert policy.on_connect(session("198.51.100.1")).accepted
 
 
+def test_each_change_of_a_list_applies_to_the_next_connection(
+        policy: InboundPolicy, settings: Overlay) -> None:
+    """The compiled lists are cached per settings load: every change counts at once."""
+    for listed in (["203.0.113.9"], ["198.51.100.0/24"], ["203.0.113.*", "10.0.0.1"], []):
+        settings.set("smtp.inbound.access_control_list", listed)
+        for ip in ("203.0.113.9", "198.51.100.7"):
+            expected = any(IpPatterns([pattern]).matches(ip) for pattern in listed)
+            assert policy.on_connect(session(ip)).accepted is not expected, (listed, ip)
+
+
 def test_allow_list_only(policy: InboundPolicy, settings: Overlay) -> None:
     settings.set("smtp.inbound.access_control_mode", "allow_listed_only")
     settings.set("smtp.inbound.access_control_list", ["198.51.100.0/24"])

@@ -90,10 +90,33 @@ def ip_in(patterns: Iterable[str], ip: str | IPAddress) -> bool:
     return _compiled(tuple(patterns)).matches(ip)
 
 
+_BY_SETTING: dict[int, tuple[object, IpPatterns]] = {}
+
+
+def ip_in_setting(settings: SettingsReader, key: str, ip: str | IPAddress) -> bool:
+    """``ip_in`` for the list setting ``key``, compiled once per settings load.
+
+    Why: the checks run several times per message, and a list such as the automatic
+    outbound white list can hold thousands of addresses; copying and hashing it on
+    every call cost more than the match. The cache is keyed on the settings' own list
+    object (:meth:`~postroom.settings.server.Settings.get_shared`), which a reload
+    replaces, so a change applies at the next call."""
+    shared = getattr(settings, "get_shared", None)
+    if shared is None:
+        return ip_in(read(settings, key), ip)
+    value = shared(key)
+    hit = _BY_SETTING.get(id(value))
+    if hit is None or hit[0] is not value:
+        if len(_BY_SETTING) >= 256:
+            _BY_SETTING.clear()
+        hit = _BY_SETTING[id(value)] = (value, IpPatterns(value))
+    return hit[1].matches(ip)
+
+
 def is_privileged(settings: SettingsReader, ip: IPAddress) -> bool:
     """The client may relay without authenticating (6.2.3.5 privileged IP ranges)."""
-    return bool(read(settings, "smtp.relay.allow_privileged_ips")) and ip_in(
-        read(settings, "smtp.relay.privileged_ip_ranges"), ip)
+    return bool(read(settings, "smtp.relay.allow_privileged_ips")) and ip_in_setting(
+        settings, "smtp.relay.privileged_ip_ranges", ip)
 
 
 def is_whitelisted(settings: SettingsReader, ip: IPAddress) -> bool:
@@ -102,11 +125,11 @@ def is_whitelisted(settings: SettingsReader, ip: IPAddress) -> bool:
     A white-listed IP is not checked against DNS blacklists or SPF, is not
     automatically added to the deny list, and is not refused as spam-reported.
     """
-    if read(settings, "smtp.whitelist.enabled") and ip_in(
-            read(settings, "smtp.whitelist.addresses"), ip):
+    if read(settings, "smtp.whitelist.enabled") and ip_in_setting(
+            settings, "smtp.whitelist.addresses", ip):
         return True
-    return bool(read(settings, "smtp.outbound_whitelist.enabled")) and ip_in(
-        read(settings, "smtp.outbound_whitelist.addresses"), ip)
+    return bool(read(settings, "smtp.outbound_whitelist.enabled")) and ip_in_setting(
+        settings, "smtp.outbound_whitelist.addresses", ip)
 
 
 LOCAL_NETWORKS = IpPatterns([
@@ -125,7 +148,7 @@ def is_local_network(ip: IPAddress) -> bool:
 def check_connect(settings: SettingsReader, session: SessionFacts) -> Verdict | None:
     """Access control list, IPv6 switch and country blocking, before the greeting."""
     ip = session.client_ip
-    listed = ip_in(read(settings, "smtp.inbound.access_control_list"), ip)
+    listed = ip_in_setting(settings, "smtp.inbound.access_control_list", ip)
     mode = read(settings, "smtp.inbound.access_control_mode")
     if mode == "allow_listed_only" and not listed:
         return Verdict.refuse(v.IP_DENIED, "ip-not-allowed", detail=str(ip), drop=True)
@@ -145,6 +168,6 @@ def check_reported_ip(settings: SettingsReader, session: SessionFacts) -> Verdic
     """RCPT stage: refuse IPs that webmail users reported as spam sources (6.2.3.16)."""
     if not read(settings, "smtp.ip_blocking.refuse_reported_ips"):
         return None
-    if ip_in(read(settings, "smtp.ip_blocking.blocked_addresses"), session.client_ip):
+    if ip_in_setting(settings, "smtp.ip_blocking.blocked_addresses", session.client_ip):
         return Verdict.refuse(v.REPORTED_IP, "reported-ip", detail=str(session.client_ip))
     return None

@@ -32,12 +32,13 @@ domain's catch-all ``[SMTP:*@domain]``).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal
 
 import idna
 
 from postroom.connectors.smtp.address import Path
-from postroom.connectors.smtp.policy.access import ip_in
+from postroom.connectors.smtp.policy.access import ip_in_setting
 from postroom.connectors.smtp.policy.options import SettingsReader, read
 from postroom.connectors.smtp.policy.session import SessionFacts, client_address
 from postroom.store.directory import Address, Directory, DirectoryError, Domain
@@ -68,8 +69,12 @@ class Recipient:
     reason: str = ""
 
 
+@lru_cache(maxsize=4096)
 def canonical_domain(domain: str) -> str | None:
-    """``domain`` in lower-case ASCII (strict IDNA 2008), or ``None`` if not a valid name."""
+    """``domain`` in lower-case ASCII (strict IDNA 2008), or ``None`` if not a valid name.
+
+    Cached: each message asks it three times (sender at MAIL, twice; each recipient),
+    mostly for the same few domains, and the label checks cost more than the lookup."""
     if not domain or len(domain) > 253 or domain.startswith("["):
         return None
     labels = domain.split(".")
@@ -161,7 +166,7 @@ def _literal_is_ours(settings: SettingsReader, session: SessionFacts, path: Path
     ip = client_address(literal)
     if session.server_ip is not None and ip == session.server_ip:
         return True
-    return ip_in(read(settings, "smtp.security.domain_literal_extra_ips"), ip)
+    return ip_in_setting(settings, "smtp.security.domain_literal_extra_ips", ip)
 
 
 def _classify_mailbox(settings: SettingsReader, directory: Directory, session: SessionFacts,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from postroom.connectors.smtp.address import Path
@@ -27,8 +28,18 @@ LISTENERS: tuple[Listener, ...] = ("mx", "submission", "smtps")
 
 def client_address(value: str | IPAddress) -> IPAddress:
     """Parse an IP address; IPv4-mapped IPv6 becomes IPv4. ValueError if not an IP."""
-    ip = value if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address) \
-        else ipaddress.ip_address(str(value).strip())
+    if isinstance(value, ipaddress.IPv6Address):
+        return value if value.ipv4_mapped is None else value.ipv4_mapped
+    if isinstance(value, ipaddress.IPv4Address):
+        return value
+    return _parsed(str(value))
+
+
+@lru_cache(maxsize=4096)
+def _parsed(text: str) -> IPAddress:
+    """Cached: every connection parses its client's and our address, and
+    ``ipaddress`` takes several microseconds for it (addresses are immutable)."""
+    ip = ipaddress.ip_address(text.strip())
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
