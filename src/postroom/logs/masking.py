@@ -107,6 +107,10 @@ def mask_arguments(command: str, arguments: str) -> str:
     """Mask the arguments of one command, as the activity log stores them in two columns."""
     if not arguments:
         return arguments
+    if not _KEYWORD.search(command) and not _KEYWORD.search(arguments):
+        # What mask_secrets would find first (every form needs one of these words;
+        # none spans the space between the columns), without building the line.
+        return arguments
     if command.upper() == "LOGIN":  # IMAP: the tag lives in its own column
         return mask_secrets(f"t LOGIN {arguments}")[len("t LOGIN ") :]
     masked = mask_secrets(f"{command} {arguments}")

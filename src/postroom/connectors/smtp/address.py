@@ -36,6 +36,8 @@ _ATEXT_ASCII = frozenset(
 )
 _LDH_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _GENERAL_TAG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f\x80-\x9f]")
+"""C0 and C1 controls and DEL: never valid in a command line or an address."""
 MAX_DOMAIN_LENGTH = 255
 
 
@@ -171,10 +173,8 @@ def _strip_brackets(text: str) -> str:
     if len(text) < 2 or text[0] != "<" or text[-1] != ">":
         raise AddressError("the address must be enclosed in <>")
     inner = text[1:-1]
-    for ch in inner:
-        code = ord(ch)
-        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
-            raise AddressError("control characters are not allowed in addresses")
+    if CONTROL_CHARACTER.search(inner):
+        raise AddressError("control characters are not allowed in addresses")
     return inner
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from postroom.connectors.smtp import events as ev
 from postroom.connectors.smtp import wire
 from postroom.connectors.smtp.address import (
+    CONTROL_CHARACTER,
     AddressError,
     parse_forward_path,
     parse_reverse_path,
@@ -89,10 +90,8 @@ def _decode(proto: SmtpServerProtocol, line: bytes) -> str:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise ProtocolError(wire.EIGHT_BIT_COMMAND) from None
-    for ch in text:
-        code = ord(ch)
-        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
-            raise ProtocolError(wire.EIGHT_BIT_COMMAND)
+    if CONTROL_CHARACTER.search(text):
+        raise ProtocolError(wire.EIGHT_BIT_COMMAND)
     return text
 
 
