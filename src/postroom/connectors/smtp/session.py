@@ -35,6 +35,7 @@ import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -181,7 +182,11 @@ class _Transaction:
     refusal: Verdict | None = None
 
 
-_PROTOCOL_SETTINGS: dict[tuple[Any, ...], tuple[SmtpFeatures, int | None, int]] = {}
+# Per Settings object (weakly: not by id(), which a later object may reuse with the
+# same generation number), then by generation, TLS state and loopback-ness.
+_PROTOCOL_SETTINGS: weakref.WeakKeyDictionary[
+    Any, dict[tuple[Any, ...], tuple[SmtpFeatures, int | None, int]]] = \
+    weakref.WeakKeyDictionary()
 
 
 class SmtpSession:
@@ -223,10 +228,13 @@ class SmtpSession:
         of one settings generation (and TLS state and loopback-ness), so computed once
         per combination rather than per connection."""
         loopback = self.facts.client_ip.is_loopback
-        key = (getattr(self.settings, "_generation", None), id(self.settings),
-               self.ctx.tls is not None,
+        key = (getattr(self.settings, "_generation", None), self.ctx.tls is not None,
                tls_active, loopback)
-        cached = _PROTOCOL_SETTINGS.get(key) if key[0] is not None else None
+        try:
+            known = _PROTOCOL_SETTINGS.setdefault(self.settings, {})
+        except TypeError:           # not weakly referenceable: compute each time
+            known = {}
+        cached = known.get(key) if key[0] is not None else None
         if cached is not None:
             return cached
         get = self.settings.get
@@ -248,9 +256,9 @@ class SmtpSession:
                   get("smtp.security.max_recipients_per_message") + 1
                   if get("smtp.security.max_recipients_per_message_enabled") else 1_000_000)
         if key[0] is not None:
-            if len(_PROTOCOL_SETTINGS) > 64:
-                _PROTOCOL_SETTINGS.clear()
-            _PROTOCOL_SETTINGS[key] = result
+            if len(known) > 64:
+                known.clear()
+            known[key] = result
         return result
 
     # -- the loop ----------------------------------------------------------------------
