@@ -6,7 +6,7 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
 .PHONY: venv run test lint bench bench-smtp bench-deliver bench-stages bench-relay clean \
-	bench-imap bench-imap-idle bench-imap-bigbox
+	bench-imap bench-imap-idle bench-imap-bigbox bench-smtp-session
 
 venv: $(STAMP)
 
@@ -42,6 +42,10 @@ bench-deliver: venv
 # The MTA and the post office connector alone: CPU per message per stage (no root).
 bench-stages: venv
 	$(BIN)/python bench/delivery_stages.py
+
+# The SMTP session code alone, over an in-memory stream: CPU per message (no root).
+bench-smtp-session: venv
+	$(BIN)/python bench/smtp_session_cpu.py
 
 # SMTP relay to a remote domain (MX = smtp-sink on 127.0.0.1:25, DKIM-signed), against
 # Postfix relaying the same load to smtp-sink (needs root, like bench-smtp).
