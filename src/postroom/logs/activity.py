@@ -75,6 +75,10 @@ def format_timestamp(when: datetime) -> str:
     return text
 
 
+_DIRECTIONS = {item.value: item.value for item in Direction}
+"""Column text of a direction, for a ``Direction`` or its value (one lookup per line)."""
+
+
 # Control characters other than the column separator, and the backslash: a line
 # without any of them needs no escaping (see ``one_line``).
 _NEEDS_ESCAPE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\\]")
@@ -124,18 +128,22 @@ class ActivityLog(ServiceLog):
         message_id: str = "",
         direction: Direction = Direction.IN,
         secret: bool = False,
+        masked: bool = False,
     ) -> tuple[datetime, str] | None:
         """``(time, line)`` of one record as :meth:`write` would append it (for a
         :class:`~postroom.logs.files.LogBuffer`); None while the log is disabled."""
         if not self._enabled:
             return None
         when = self.clock()
-        shown = MASK if secret and parameters else mask_arguments(command, parameters)
+        if masked:
+            shown = parameters
+        else:
+            shown = MASK if secret and parameters else mask_arguments(command, parameters)
         if secret and not parameters and command:
             command = MASK
         fields = (
             format_timestamp(when),
-            f"{self.service}-{Direction(direction).value}",
+            f"{self.service}-{_DIRECTIONS[direction]}",
             message_id,
             str(connection_id),
             remote_ip,

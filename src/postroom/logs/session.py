@@ -25,7 +25,7 @@ from datetime import datetime
 
 from postroom.logs import ServiceLogs, W3CEntry
 from postroom.logs.files import LogBuffer
-from postroom.logs.masking import SecretMasker
+from postroom.logs.masking import SecretMasker, mask_arguments
 
 FLUSH_AFTER = 1.0
 DEBUG, W3C, ACTIVITY = 0, 1, 2
@@ -57,17 +57,18 @@ class SessionTranscript:
         """The three logs' lines for one answered command (``reply``: our status line)."""
         logs = self.logs
         activity, w3c, debug = logs.activity, logs.w3c, logs.debug
+        shown = mask_arguments(command, args)       # once, for both logs
         if activity.enabled:
             self._put(ACTIVITY, activity.record(
                 connection_id=self.connection_id, remote_ip=self.client_ip, command=command,
-                parameters=args, response=reply, bytes_sent=sent, bytes_received=received,
-                message_id=message_id))
+                parameters=shown, response=reply, bytes_sent=sent, bytes_received=received,
+                message_id=message_id, masked=True))
         if w3c.enabled:
             self._put(W3C, w3c.record(W3CEntry(
                 c_ip=self.client_ip, cs_username=self.username, s_ip=self.server_ip,
-                s_port=self.server_port, cs_method=command, cs_uri_query=args,
+                s_port=self.server_port, cs_method=command, cs_uri_query=shown,
                 cs_uri_stem=w3c_stem, sc_status=w3c_status, sc_bytes=sent, cs_bytes=received,
-                cs_version=version, cs_host=host)))
+                cs_version=version, cs_host=host, masked=True)))
         if debug.enabled:
             if debug_line is None:
                 debug_line = f"{command} {args}".rstrip() if command else \

@@ -159,6 +159,9 @@ class W3CEntry:
     cs_user_agent: str = ""
     cs_cookie: str = ""
     cs_referer: str = ""
+    masked: bool = False
+    """``cs_uri_query`` has been through ``mask_arguments`` already (the caller wrote
+    the same arguments to the activity log): not masked a second time."""
 
 
 def _w3c_value(value: object) -> str:
@@ -271,7 +274,8 @@ class W3CLog(ServiceLog):
             elif name == "s-computername":
                 parts.append("value(e.s_computername or computer)")
             elif name == "cs-uri-query":
-                parts.append("value(mask(e.cs_method, e.cs_uri_query))")
+                parts.append("value(e.cs_uri_query if e.masked "
+                             "else mask(e.cs_method, e.cs_uri_query))")
             else:
                 attribute = _ATTRIBUTE[name]
                 if not attribute.isidentifier():
