@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from postroom import __version__
 from postroom.logs import W3C_FIELDS, LogNameError, W3CEntry, W3CLog
@@ -135,3 +137,30 @@ def test_credentials_and_line_breaks_in_arguments(tmp_path: Path, clock: FakeClo
     log.close()
     lines = (tmp_path / "ex260125.log").read_text().splitlines()
     assert lines[4:] == ["AUTH PLAIN+****", "HELO x\\r\\nAUTH+PLAIN+y"]
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list("ab \\+-.:@<>\t\x00\x7fé\u2028")), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.fixed_dictionaries({
+    "c_ip": _TEXT, "cs_username": _TEXT, "cs_method": _TEXT, "cs_uri_query": _TEXT,
+    "cs_host": _TEXT, "s_computername": _TEXT,
+    "s_port": st.one_of(st.none(), st.integers(0, 70000)),
+    "sc_status": st.one_of(st.integers(0, 600), _TEXT),
+    "sc_bytes": st.integers(0, 10**9), "cs_bytes": st.integers(0, 10**9)}),
+    masked=st.booleans())
+def test_a_line_is_the_same_whatever_its_values_need(tmp_path_factory: pytest.TempPathFactory,
+                                                      values: dict[str, object],
+                                                      masked: bool) -> None:
+    """Lines are made by a fast path checked once per line; what it writes must be
+    exactly what escaping every value on its own gives (spaces, backslashes, control
+    characters, non-ASCII, empty values, numbers)."""
+    log = W3CLog("SMTP", tmp_path_factory.mktemp("w3c"), fields=W3C_FIELDS)
+    entry = W3CEntry(masked=masked, **values)  # type: ignore[arg-type]
+    stamp = ("2026-11-26", "07:00:00")
+    compiled = log._compile(log.fields)
+    slow = compiled.__globals__["slow"]
+    line = compiled(entry, stamp)
+    assert line == slow(entry, stamp)
+    assert line.count(" ") == len(log.fields) - 1 and "\n" not in line

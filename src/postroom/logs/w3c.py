@@ -263,26 +263,42 @@ class W3CLog(ServiceLog):
         methods) instead of being walked field by field for every line. The source is
         built only from our own field table, never from configured text.
         """
-        parts: list[str] = []
+        slow: list[str] = []        # every value through value(): escapes what needs it
+        fast: list[str] = []        # plain text as it is; the line is checked once
+        types = {f.name: str(f.type) for f in dataclasses.fields(W3CEntry)}
         for name in fields:
-            if name == "date":
-                parts.append("stamp[0]")
-            elif name == "time":
-                parts.append("stamp[1]")
-            elif name == "s-sitename":
-                parts.append("service")
-            elif name == "s-computername":
-                parts.append("value(e.s_computername or computer)")
+            if name in ("date", "time", "s-sitename"):
+                own = {"date": "stamp[0]", "time": "stamp[1]", "s-sitename": "service"}[name]
+                slow.append(own)
+                fast.append(own)
+                continue
+            if name == "s-computername":
+                expression, kind = "(e.s_computername or computer)", "str"
             elif name == "cs-uri-query":
-                parts.append("value(e.cs_uri_query if e.masked "
-                             "else mask(e.cs_method, e.cs_uri_query))")
+                expression = "(e.cs_uri_query if e.masked else mask(e.cs_method, e.cs_uri_query))"
+                kind = "str"
             else:
                 attribute = _ATTRIBUTE[name]
                 if not attribute.isidentifier():
                     raise LogNameError("w3c_fields", f"unknown field {name!r}")
-                parts.append(f"value(e.{attribute})")
-        source = ("def line(e, stamp):\n"
-                  f"    return ' '.join(({', '.join(parts)},))\n")
+                expression, kind = f"e.{attribute}", types.get(attribute, "")
+            slow.append(f"value({expression})")
+            fast.append(f"({expression} or '-')" if kind == "str"
+                        else f"str({expression})" if kind == "int" else f"value({expression})")
+        # The fast line is right when it is printable ASCII with no backslash and only
+        # the separators as spaces: then every value would have passed value() as it
+        # is. Otherwise (or a value of an unexpected type) the slow line is made.
+        source = ("def slow(e, stamp):\n"
+                  f"    return ' '.join(({', '.join(slow)},))\n"
+                  "def line(e, stamp):\n"
+                  "    try:\n"
+                  f"        text = ' '.join(({', '.join(fast)},))\n"
+                  "    except TypeError:\n"
+                  "        return slow(e, stamp)\n"
+                  f"    if text.count(' ') == {len(fields) - 1} and text.isascii() \\\n"
+                  "            and text.isprintable() and '\\\\' not in text:\n"
+                  "        return text\n"
+                  "    return slow(e, stamp)\n")
         namespace: dict[str, Any] = {"value": _w3c_value, "mask": mask_arguments,
                                      "service": self.service,
                                      "computer": self._computer}
