@@ -118,7 +118,8 @@ Steps = Generator[Future[AppendResult], AppendResult, list[Outcome]]
 
 
 class Delivery:
-    """Delivers ``SF.outgoing`` entries; :meth:`handle` is the queue worker's handler."""
+    """Delivers ``SF.outgoing`` entries: :meth:`handle_many` a batch of them (the
+    service's way, see :mod:`.connector`), :meth:`handle` one."""
 
     def __init__(self, store: Store, *, logs: ServiceLogs | None = None,
                  events: DeliveryEvents | None = None, marks: SentMarks | None = None,
