@@ -190,9 +190,9 @@ def test_transient_failure_defers_only_that_recipient(world: Store, delivery: De
 
 def test_a_batch_is_delivered_together_each_entry_with_its_own_outcome(
         world: Store, delivery: Delivery) -> None:
-    """``handle_many`` (the service's batches): the appends of the batch are queued
-    together, and a refusal the store makes at commit time (bob's quota has room for
-    one of his two messages) reaches only its own entry, which bounces."""
+    """``handle_many`` (the service's batches): each entry gets its own outcome, and a
+    refusal the store makes at commit time (bob's quota has room for one of his two
+    messages) reaches only its own entry, which bounces."""
     world.directory.update_mailbox("example", "bob", quota_bytes=300)  # one MESSAGE fits
     for target in ("[SF:example/bob]", "[SF:example/alice]", "[SF:example/bob]",
                    "[SF:acme/carol]", "[SF:example/nobody]"):

@@ -96,12 +96,11 @@ class PostOfficeConnector:
         return outcomes
 
     def handle_async(self, entry: QueueEntry) -> Future[Any] | None:
-        """Deliver ``entry`` (waiting for the mailbox appends); return the future of its
-        acknowledgement (None without a worker id: the caller acknowledges)."""
-        self.handle(entry)
-        if self.worker is None:
-            return None
-        return self.store.queue.ack_async(entry.id, worker=self.worker)  # type: ignore[attr-defined,no-any-return]
+        """:meth:`handle_batch` for one entry (the queue worker's single-entry form)."""
+        outcome = self.handle_batch([entry])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
     def purge_marks(self, *, force: bool = False) -> int:
         now = time.time()

@@ -100,12 +100,19 @@ async def create(s: ImapSession, c: cmd.Command, place: Place) -> None:
     s.done(c, "OK", "CREATE completed")
 
 
+async def _removable(s: ImapSession, c: cmd.Command, place: Place) -> set[str] | None:
+    """The folder names of ``place``'s mailbox when the user may remove ``place``
+    (the delete right, x); None when the command was answered NO."""
+    existing = await s.io(_names, s, place)
+    have = await s.io(_rights, s, place) if place.folder in existing else ""
+    return None if denied(s, c, place, have, "x") else existing
+
+
 async def delete(s: ImapSession, c: cmd.Command, place: Place) -> None:
     if _root_refused(s, c, place):
         return
-    existing = await s.io(_names, s, place)
-    have = await s.io(_rights, s, place) if place.folder in existing else ""
-    if denied(s, c, place, have, "x"):
+    existing = await _removable(s, c, place)
+    if existing is None:
         return
     if any(n.startswith(place.folder + SEPARATOR) for n in existing):
         s.done(c, "NO", f"mailbox {shown(s, place)!r} has children", "INUSE")
@@ -128,9 +135,8 @@ async def rename(s: ImapSession, c: cmd.Rename, old: Place, new: Place) -> None:
         return
     if _root_refused(s, c, old, new):
         return
-    existing = await s.io(_names, s, old)
-    have = await s.io(_rights, s, old) if old.folder in existing else ""
-    if denied(s, c, old, have, "x"):
+    existing = await _removable(s, c, old)
+    if existing is None:
         return
     if new.folder in existing:
         s.done(c, "NO", f"mailbox {shown(s, new)!r} already exists", "ALREADYEXISTS")

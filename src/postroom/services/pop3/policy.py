@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from postroom.connectors.smtp.policy.access import ip_in
+from postroom.connectors.smtp.policy.access import ip_in_setting
 from postroom.services.accept_processes import share
 
 PLAINTEXT_SETTING = "pop3.security.allow_plaintext_auth_without_tls"
@@ -34,7 +34,7 @@ def connect_refusal(settings: Any, client_ip: str, connections: int,
                     processes: int = 1) -> str | None:
     """Why a new connection is refused (a reason tag for logs), or None. With several
     accept processes each admits its share of the maximum."""
-    listed = ip_in(settings.get("pop3.general.access_control_list"), client_ip)
+    listed = ip_in_setting(settings, "pop3.general.access_control_list", client_ip)
     if settings.get("pop3.general.access_control_mode") == "allow_listed_only":
         if not listed:
             return "ip-not-allowed"
