@@ -61,6 +61,27 @@ def test_waiting_longer_than_the_timeout_is_database_locked(tmp_path: Path) -> N
         pass
 
 
+def test_a_writer_that_gave_up_leaves_the_gate_free_for_others(tmp_path: Path) -> None:
+    database = tmp_path / "store.db"
+    holder = WriteGate(database, 5.0)
+    quitter = WriteGate(database, 0.2)
+    third = WriteGate(database, 0.2)        # a third process
+    with holder, pytest.raises(sqlite3.OperationalError):
+        quitter.acquire()
+    # The quitter's process got the lock once the holder let go, for nobody: it must
+    # give it back rather than keep every other process out.
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            third.acquire()
+            break
+        except sqlite3.OperationalError:
+            assert time.monotonic() < deadline, "the gate stayed locked for nobody"
+    third.release()
+    with quitter:                           # and the quitter can write later on
+        pass
+
+
 def test_threads_of_one_process_take_turns(tmp_path: Path) -> None:
     gate = gate_for(tmp_path / "store.db", 5.0)
     inside = 0
