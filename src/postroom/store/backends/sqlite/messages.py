@@ -14,7 +14,7 @@ append time, so renaming a folder or mailbox never moves files.
 Durable append (crash safety):
 
 1. the caller checks its input and queues the append with the group-commit writer
-   (:mod:`postroom.store.groupcommit`), whose flusher thread writes the bytes to
+   (:mod:`postroom.store.groupcommit`), whose writer thread writes the bytes to
    ``DIR/tmp/msg-<pid>-<n>.tmp`` and renames the complete file into its folder
    directory (a reader never sees a partial file). Writing in the writer rather than
    in 20-100 caller threads measured 2× faster: callers then only wait, and the

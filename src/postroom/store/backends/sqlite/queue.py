@@ -326,7 +326,7 @@ class SqliteQueue:
     # -- writing (group commit) --------------------------------------------------------
 
     def _current_segment(self) -> _Segment:
-        """The segment to append to (flusher thread only); counts a pending write."""
+        """The segment to append to (writer thread only); counts a pending write."""
         with self._lock:
             if self._segment is None:
                 self._segment = _Segment(self.directory, self._counter)
