@@ -48,6 +48,19 @@ def test_enqueue_from_spool_file(store: Store, tmp_path: Path) -> None:
     assert store.queue.read_body(entry) == spool.read_bytes()
 
 
+def test_bodies_and_spool_files_of_one_batch_keep_their_order(store: Store,
+                                                             tmp_path: Path) -> None:
+    spool = tmp_path / "big.eml"
+    spool.write_bytes(message(7, 400_000))
+    bodies: list[bytes | Path] = [message(1), message(2), spool, message(3), spool, message(4)]
+    futures = [store.queue.enqueue_async("SMTP.inbound", envelope(n), body)
+               for n, body in enumerate(bodies)]
+    entries = [f.result() for f in futures]
+    for entry, body in zip(entries, bodies, strict=True):
+        expected = body.read_bytes() if isinstance(body, Path) else body
+        assert store.queue.read_body(entry) == expected
+
+
 def test_bad_input_is_refused_and_changes_nothing(store: Store) -> None:
     bad = [
         (("smtp inbound", envelope(), b"x"), "queue"),
