@@ -176,6 +176,50 @@ def test_route_shares_the_body_and_removes_the_original(store: Store) -> None:
     assert moved.queue == "SF.inbound" and moved.state == "ready"
 
 
+def test_routes_of_one_batch_each_get_their_successors_and_a_gone_entry_fails_alone(
+        store: Store) -> None:
+    q = store.queue
+    entries = [q.enqueue("MTA.inbound", envelope(n), message(n)) for n in range(40)]
+    q.ack(entries[7].id)                       # gone before its route
+    futures = [q.route_async(e.id, [("SF.outgoing", Envelope("a@b", [f"[SF:po/u{n}]"]))]
+                             + ([("SMTP.outgoing", Envelope("a@b", ["[SMTP:x@r.example]"]))]
+                                if n % 3 == 0 else []))
+               for n, e in enumerate(entries)]
+    for n, (entry, future) in enumerate(zip(entries, futures, strict=True)):
+        if n == 7:
+            with pytest.raises(QueueError):
+                future.result()
+            continue
+        created = future.result()
+        assert [c.queue for c in created] == (["SF.outgoing", "SMTP.outgoing"] if n % 3 == 0
+                                              else ["SF.outgoing"])
+        assert created[0].envelope.recipients == [f"[SF:po/u{n}]"]
+        assert created[0].tracking_id == (f"{entry.tracking_id}-1" if n % 3 == 0
+                                          else entry.tracking_id)
+        assert q.read_body(created[0]) == message(n)
+    assert q.list("MTA.inbound") == []
+    assert len(q.list("SF.outgoing")) == 39 and len(q.list("SMTP.outgoing")) == 14
+    stats = q.writer_stats
+    assert stats.batches < stats.operations  # type: ignore[attr-defined]
+
+
+def test_acks_of_one_batch_remove_their_entries_and_a_stolen_lease_fails_alone(
+        store: Store) -> None:
+    q = store.queue
+    for n in range(30):
+        q.enqueue("SF.outgoing", envelope(n), message(n))
+    mine = q.claim("SF.outgoing", "w1", limit=20)
+    theirs = q.claim("SF.outgoing", "w2", limit=10)
+    futures = [q.ack_async(e.id, worker="w1") for e in mine]
+    futures.append(q.ack_async(theirs[0].id, worker="w1"))     # not w1's claim
+    futures += [q.ack_async(e.id, worker="w2") for e in theirs[1:]]
+    for future in futures[:20] + futures[21:]:
+        assert future.result() is None
+    with pytest.raises(QueueError):
+        futures[20].result()
+    assert [e.id for e in q.list("SF.outgoing")] == [theirs[0].id]
+
+
 def test_segments_rotate_and_are_deleted_when_unreferenced(store: Store, home: Path) -> None:
     queue = SqliteQueue(store, segment_limit=20_000)
     try:

@@ -69,6 +69,7 @@ _INSERT = ("INSERT INTO queue_entry (queue, tracking_id, sender, recipients, cli
 _INSERT_ID = _INSERT.replace("RETURNING *", "RETURNING id")
 _INSERT_MANY = _INSERT.split(" VALUES ")[0] + " VALUES "
 _INSERT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_MAX_VARIABLES = 32_000     # SQLite's SQLITE_MAX_VARIABLE_NUMBER is 32,766 since 3.32
 
 
 class SegmentSlice(io.RawIOBase):
@@ -247,6 +248,52 @@ class _Route:
             created.append(_entry(row))
         return created
 
+    @staticmethod
+    def apply_batch(conn: sqlite3.Connection, ops: Sequence[_Route]) -> list[list[QueueEntry]]:
+        """Several routes in two statements: one DELETE for the entries, one INSERT for
+        their successors (the MTA routes each message of a batch this way; one by one
+        it was four statements per message). Routes that set a retry time or an
+        error, or an entry that is gone, are refused: the writer then applies the
+        run one by one, so that only the offending route fails."""
+        if any(op.at is not None or op.error is not None for op in ops):
+            raise ValueError("routes with a retry time go one by one")
+        if sum(len(op.targets) for op in ops) * 12 > _MAX_VARIABLES:
+            raise ValueError("too many successors for one statement")
+        ids = [op.entry_id for op in ops]
+        if len(set(ids)) != len(ids):
+            raise ValueError("an entry routed twice in one batch goes one by one")
+        conn.execute("SAVEPOINT routes")
+        try:
+            marks = ", ".join("?" * len(ids))
+            sources = {row["id"]: row for row in conn.execute(
+                f"DELETE FROM queue_entry WHERE id IN ({marks}) RETURNING *", ids).fetchall()}
+            if len(sources) != len(ids):
+                raise QueueError("entry", "a routed queue entry is gone")
+            now = time.time()
+            rows: list[tuple[Any, ...]] = []
+            for op in ops:
+                source = sources[op.entry_id]
+                op.location = (source["segment"], source["body_offset"], source["body_length"])
+                for n, (queue, envelope) in enumerate(op.targets, start=1):
+                    if envelope.tracking_id is None:
+                        tracking = (source["tracking_id"] if len(op.targets) == 1
+                                    else f"{source['tracking_id']}-{n}")
+                        envelope = _with_tracking(envelope, tracking)
+                    rows.append(_insert_params(queue, envelope, op.location, now))
+            created = {row["tracking_id"]: _entry(row) for row in conn.execute(
+                _INSERT_MANY + ", ".join([_INSERT_ROW] * len(rows)) + " RETURNING *",
+                [value for row in rows for value in row]).fetchall()}
+        except BaseException:
+            conn.execute("ROLLBACK TO routes")
+            conn.execute("RELEASE routes")
+            raise
+        conn.execute("RELEASE routes")
+        results, at = [], 0
+        for op in ops:
+            results.append([created[row[1]] for row in rows[at:at + len(op.targets)]])
+            at += len(op.targets)
+        return results
+
     def committed(self) -> None:
         return None
 
@@ -278,6 +325,41 @@ class _Ack:
             raise QueueError("entry", f"queue entry {self.entry_id} is gone or not claimed "
                                       f"by {self.worker} (its lease ran out?)")
         self.segment = row[0]
+
+    @staticmethod
+    def apply_batch(conn: sqlite3.Connection, ops: Sequence[_Ack]) -> list[None]:
+        """Several acknowledgements in one DELETE per worker, under a savepoint: if an
+        entry is gone or no longer that worker's, nothing of the run stays and the
+        writer applies it one by one, so that only that acknowledgement fails."""
+        by_worker: dict[str | None, list[int]] = {}
+        for op in ops:
+            by_worker.setdefault(op.worker, []).append(op.entry_id)
+        if sum(len(set(ids)) for ids in by_worker.values()) != len(ops) or \
+                len(ops) >= _MAX_VARIABLES:
+            raise ValueError("an entry acknowledged twice goes one by one")
+        segments: dict[int, str] = {}
+        conn.execute("SAVEPOINT acks")
+        try:
+            for worker, ids in by_worker.items():
+                marks = ", ".join("?" * len(ids))
+                if worker is None:
+                    rows = conn.execute(f"DELETE FROM queue_entry WHERE id IN ({marks}) "
+                                        "RETURNING id, segment", ids).fetchall()
+                else:
+                    rows = conn.execute(f"DELETE FROM queue_entry WHERE id IN ({marks}) AND "
+                                        "state='claimed' AND claimed_by=? RETURNING id, segment",
+                                        [*ids, worker]).fetchall()
+                segments.update((row[0], row[1]) for row in rows)
+            if len(segments) != len(ops):
+                raise QueueError("entry", "an acknowledged queue entry is gone")
+        except BaseException:
+            conn.execute("ROLLBACK TO acks")
+            conn.execute("RELEASE acks")
+            raise
+        conn.execute("RELEASE acks")
+        for op in ops:
+            op.segment = segments[op.entry_id]
+        return [None] * len(ops)
 
     def committed(self) -> None:
         if self.segment is not None:
