@@ -164,6 +164,10 @@ class W3CEntry:
     the same arguments to the activity log): not masked a second time."""
 
 
+_OWN_FIELDS = {"date": "stamp[0]", "time": "stamp[1]", "s-sitename": "service"}
+"""Fields the compiled line formatter takes from its own arguments, not the entry."""
+
+
 def _w3c_value(value: object) -> str:
     if value is None:
         return "-"
@@ -267,10 +271,9 @@ class W3CLog(ServiceLog):
         fast: list[str] = []        # plain text as it is; the line is checked once
         types = {f.name: str(f.type) for f in dataclasses.fields(W3CEntry)}
         for name in fields:
-            if name in ("date", "time", "s-sitename"):
-                own = {"date": "stamp[0]", "time": "stamp[1]", "s-sitename": "service"}[name]
-                slow.append(own)
-                fast.append(own)
+            if name in _OWN_FIELDS:        # ours, never escaped
+                slow.append(_OWN_FIELDS[name])
+                fast.append(_OWN_FIELDS[name])
                 continue
             if name == "s-computername":
                 expression, kind = "(e.s_computername or computer)", "str"

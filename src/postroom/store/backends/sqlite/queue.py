@@ -36,7 +36,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -219,7 +219,6 @@ class _Route:
                  at: float | None = None, error: str | None = None) -> None:
         self.entry_id, self.targets = entry_id, targets
         self.at, self.error = at, error
-        self.location: tuple[str, int, int] | None = None
 
     def prepare(self) -> None:
         return None
@@ -229,17 +228,9 @@ class _Route:
                            (self.entry_id,)).fetchall()
         if not old:
             raise QueueError("entry", f"no queue entry {self.entry_id}")
-        source = old[0]
-        self.location = (source["segment"], source["body_offset"], source["body_length"])
-        now = time.time()
         created = []
-        for n, (queue, envelope) in enumerate(self.targets, start=1):
-            if envelope.tracking_id is None:
-                tracking = (source["tracking_id"] if len(self.targets) == 1
-                            else f"{source['tracking_id']}-{n}")
-                envelope = _with_tracking(envelope, tracking)
-            row = conn.execute(_INSERT, _insert_params(queue, envelope, self.location,
-                                                       now)).fetchall()[0]
+        for params in self._successors(old[0], time.time()):
+            row = conn.execute(_INSERT, params).fetchall()[0]
             if self.at is not None or self.error is not None:
                 row = conn.execute(
                     "UPDATE queue_entry SET next_attempt_at=coalesce(?, next_attempt_at), "
@@ -247,6 +238,19 @@ class _Route:
                     (self.at, self.error, row["id"])).fetchall()[0]
             created.append(_entry(row))
         return created
+
+    def _successors(self, source: sqlite3.Row, now: float) -> list[tuple[Any, ...]]:
+        """The INSERT parameters of the successors of ``source`` (its deleted row): its
+        body bytes, and its tracking id (``-1``, ``-2`` … when there are several)."""
+        location = (source["segment"], source["body_offset"], source["body_length"])
+        rows = []
+        for n, (queue, envelope) in enumerate(self.targets, start=1):
+            if envelope.tracking_id is None:
+                tracking = (source["tracking_id"] if len(self.targets) == 1
+                            else f"{source['tracking_id']}-{n}")
+                envelope = _with_tracking(envelope, tracking)
+            rows.append(_insert_params(queue, envelope, location, now))
+        return rows
 
     @staticmethod
     def apply_batch(conn: sqlite3.Connection, ops: Sequence[_Route]) -> list[list[QueueEntry]]:
@@ -262,32 +266,17 @@ class _Route:
         ids = [op.entry_id for op in ops]
         if len(set(ids)) != len(ids):
             raise ValueError("an entry routed twice in one batch goes one by one")
-        conn.execute("SAVEPOINT routes")
-        try:
+        with _savepoint(conn, "routes"):
             marks = ", ".join("?" * len(ids))
             sources = {row["id"]: row for row in conn.execute(
                 f"DELETE FROM queue_entry WHERE id IN ({marks}) RETURNING *", ids).fetchall()}
             if len(sources) != len(ids):
                 raise QueueError("entry", "a routed queue entry is gone")
             now = time.time()
-            rows: list[tuple[Any, ...]] = []
-            for op in ops:
-                source = sources[op.entry_id]
-                op.location = (source["segment"], source["body_offset"], source["body_length"])
-                for n, (queue, envelope) in enumerate(op.targets, start=1):
-                    if envelope.tracking_id is None:
-                        tracking = (source["tracking_id"] if len(op.targets) == 1
-                                    else f"{source['tracking_id']}-{n}")
-                        envelope = _with_tracking(envelope, tracking)
-                    rows.append(_insert_params(queue, envelope, op.location, now))
+            rows = [params for op in ops for params in op._successors(sources[op.entry_id], now)]
             created = {row["tracking_id"]: _entry(row) for row in conn.execute(
                 _INSERT_MANY + ", ".join([_INSERT_ROW] * len(rows)) + " RETURNING *",
                 [value for row in rows for value in row]).fetchall()}
-        except BaseException:
-            conn.execute("ROLLBACK TO routes")
-            conn.execute("RELEASE routes")
-            raise
-        conn.execute("RELEASE routes")
         results, at = [], 0
         for op in ops:
             results.append([created[row[1]] for row in rows[at:at + len(op.targets)]])
@@ -314,17 +303,11 @@ class _Ack:
         return None
 
     def apply(self, conn: sqlite3.Connection) -> None:
-        if self.worker is None:
-            row = conn.execute("DELETE FROM queue_entry WHERE id=? RETURNING segment",
-                               (self.entry_id,)).fetchone()
-        else:
-            row = conn.execute("DELETE FROM queue_entry WHERE id=? AND state='claimed' AND "
-                               "claimed_by=? RETURNING segment",
-                               (self.entry_id, self.worker)).fetchone()
-        if row is None:
+        rows = _delete_finished(conn, [self.entry_id], self.worker)
+        if not rows:
             raise QueueError("entry", f"queue entry {self.entry_id} is gone or not claimed "
                                       f"by {self.worker} (its lease ran out?)")
-        self.segment = row[0]
+        self.segment = rows[0][1]
 
     @staticmethod
     def apply_batch(conn: sqlite3.Connection, ops: Sequence[_Ack]) -> list[None]:
@@ -338,25 +321,11 @@ class _Ack:
                 len(ops) >= _MAX_VARIABLES:
             raise ValueError("an entry acknowledged twice goes one by one")
         segments: dict[int, str] = {}
-        conn.execute("SAVEPOINT acks")
-        try:
+        with _savepoint(conn, "acks"):
             for worker, ids in by_worker.items():
-                marks = ", ".join("?" * len(ids))
-                if worker is None:
-                    rows = conn.execute(f"DELETE FROM queue_entry WHERE id IN ({marks}) "
-                                        "RETURNING id, segment", ids).fetchall()
-                else:
-                    rows = conn.execute(f"DELETE FROM queue_entry WHERE id IN ({marks}) AND "
-                                        "state='claimed' AND claimed_by=? RETURNING id, segment",
-                                        [*ids, worker]).fetchall()
-                segments.update((row[0], row[1]) for row in rows)
+                segments.update(_delete_finished(conn, ids, worker))
             if len(segments) != len(ops):
                 raise QueueError("entry", "an acknowledged queue entry is gone")
-        except BaseException:
-            conn.execute("ROLLBACK TO acks")
-            conn.execute("RELEASE acks")
-            raise
-        conn.execute("RELEASE acks")
         for op in ops:
             op.segment = segments[op.entry_id]
         return [None] * len(ops)
@@ -841,6 +810,33 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def _delete_finished(conn: sqlite3.Connection, ids: Sequence[int],
+                     worker: str | None) -> list[tuple[int, str]]:
+    """Delete finished entries: any of ``ids``, or with ``worker`` only those it still
+    holds claimed. ``(id, segment)`` of each deleted row."""
+    marks = ", ".join("?" * len(ids))
+    if worker is None:
+        sql, params = (f"DELETE FROM queue_entry WHERE id IN ({marks}) RETURNING id, segment",
+                       list(ids))
+    else:
+        sql, params = (f"DELETE FROM queue_entry WHERE id IN ({marks}) AND state='claimed' "
+                       "AND claimed_by=? RETURNING id, segment", [*ids, worker])
+    return [(row[0], row[1]) for row in conn.execute(sql, params).fetchall()]
+
+
+@contextlib.contextmanager
+def _savepoint(conn: sqlite3.Connection, name: str) -> Iterator[None]:
+    """Statements that stay together: on any exception, none of them stays."""
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        conn.execute(f"ROLLBACK TO {name}")
+        conn.execute(f"RELEASE {name}")
+        raise
+    conn.execute(f"RELEASE {name}")
 
 
 def _with_tracking(envelope: Envelope, tracking_id: str) -> Envelope:
