@@ -47,6 +47,10 @@ class SessionTranscript:
         self._buffers: tuple[LogBuffer, LogBuffer, LogBuffer] | None = (
             (LogBuffer(logs.debug), LogBuffer(logs.w3c), LogBuffer(logs.activity))
             if buffered else None)
+        # One W3C entry per session: its fixed fields set once, the others per command
+        # (attribute stores cost a fraction of building a twenty-field entry each time).
+        self._w3c_entry = W3CEntry(c_ip=client_ip, s_ip=server_ip, s_port=server_port,
+                                   masked=True)
         self._timer: asyncio.TimerHandle | None = None
         self._loop = loop
 
@@ -57,18 +61,26 @@ class SessionTranscript:
         """The three logs' lines for one answered command (``reply``: our status line)."""
         logs = self.logs
         activity, w3c, debug = logs.activity, logs.w3c, logs.debug
-        shown = mask_arguments(command, args)       # once, for both logs
-        if activity.enabled:
-            self._put(ACTIVITY, activity.record(
-                connection_id=self.connection_id, remote_ip=self.client_ip, command=command,
-                parameters=shown, response=reply, bytes_sent=sent, bytes_received=received,
-                message_id=message_id, masked=True))
-        if w3c.enabled:
-            self._put(W3C, w3c.record(W3CEntry(
-                c_ip=self.client_ip, cs_username=self.username, s_ip=self.server_ip,
-                s_port=self.server_port, cs_method=command, cs_uri_query=shown,
-                cs_uri_stem=w3c_stem, sc_status=w3c_status, sc_bytes=sent, cs_bytes=received,
-                cs_version=version, cs_host=host, masked=True)))
+        to_activity, to_w3c = activity.enabled, w3c.enabled
+        if to_activity or to_w3c:
+            shown = mask_arguments(command, args)       # once, for both logs
+            when = (activity if to_activity else w3c).clock()   # one time for both lines
+            if to_activity:
+                self._add(ACTIVITY, when, activity.line(
+                    when, message_id, self.connection_id, self.client_ip, command, shown,
+                    reply, sent, received))
+            if to_w3c:
+                entry = self._w3c_entry
+                entry.cs_username = self.username
+                entry.cs_method = command
+                entry.cs_uri_query = shown
+                entry.cs_uri_stem = w3c_stem
+                entry.sc_status = w3c_status
+                entry.sc_bytes = sent
+                entry.cs_bytes = received
+                entry.cs_version = version
+                entry.cs_host = host
+                self._add(W3C, when, w3c.line(entry, when))
         if debug.enabled:
             if debug_line is None:
                 debug_line = f"{command} {args}".rstrip() if command else \
@@ -88,12 +100,16 @@ class SessionTranscript:
             self._put(DEBUG, self.logs.debug.record(text, connection_id=self.connection_id))
 
     def _put(self, which: int, record: tuple[datetime, str] | None) -> None:
-        if record is None:
+        if record is not None:
+            self._add(which, *record)
+
+    def _add(self, which: int, when: datetime, text: str) -> None:
+        buffers = self._buffers
+        if buffers is None:
+            (self.logs.debug, self.logs.w3c, self.logs.activity)[which].write_record(
+                (when, text))
             return
-        if self._buffers is None:
-            (self.logs.debug, self.logs.w3c, self.logs.activity)[which].write_record(record)
-            return
-        self._buffers[which].add(*record)
+        buffers[which].add(when, text)
         if self._timer is None:
             loop = self._loop or asyncio.get_running_loop()
             self._timer = loop.call_later(FLUSH_AFTER, self.flush)

@@ -287,7 +287,9 @@ class W3CLog(ServiceLog):
                 expression, kind = f"e.{attribute}", types.get(attribute, "")
             slow.append(f"value({expression})")
             fast.append(f"({expression} or '-')" if kind == "str"
-                        else f"str({expression})" if kind == "int" else f"value({expression})")
+                        else f"str({expression})" if kind == "int"
+                        else f"(str({expression}) or '-')" if kind == "int | str"
+                        else f"value({expression})")
         # The fast line is right when it is printable ASCII with no backslash and only
         # the separators as spaces: then every value would have passed value() as it
         # is. Otherwise (or a value of an unexpected type) the slow line is made.
@@ -320,9 +322,14 @@ class W3CLog(ServiceLog):
         if not self._enabled:
             return None
         when = self.clock()
+        return when, self.line(entry, when)
+
+    def line(self, entry: W3CEntry, when: datetime) -> str:
+        """The text :meth:`record` gives ``entry`` at ``when``: the line and its newline,
+        after new ``#Date``/``#Fields`` directives if the field list just changed."""
         line = self.format(entry, when) + "\n"
         if self._fields_changed:
             self._fields_changed = False
             if self.path_for(when).exists():
                 line = self._directives(when) + line
-        return when, line
+        return line

@@ -70,7 +70,7 @@ class Settings:
             value = self._values[key]
         except KeyError:
             raise OptionError(key, self.options.unknown_message(key)) from None
-        return _copy(value)
+        return list(value) if type(value) is list else value   # _copy, inline: hot
 
     def get_shared(self, key: str) -> Any:
         """:meth:`get` without the copy of a list: the cached object itself, the same

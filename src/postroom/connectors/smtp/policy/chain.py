@@ -55,7 +55,10 @@ _NO_FACTS = Facts()
 
 
 def _combine(verdicts: Iterable[Verdict | None], target: str | None = None) -> Verdict:
-    """The first refusal, else an accept carrying every flag (and the last target)."""
+    """The first refusal, else an accept carrying every flag (and the last target).
+
+    ``verdicts`` is consumed lazily and no further than the first refusal, so the
+    checks after it never run (and never query the store)."""
     flags: set[str] = set()
     for verdict in verdicts:
         if verdict is None:
@@ -128,7 +131,7 @@ class InboundPolicy:
             yield access.check_connect(self.settings, session)
             yield from self._extras("on_connect", session)
 
-        verdict = _combine(_until_refusal(checks()))
+        verdict = _combine(checks())
         if not verdict.accepted:
             return verdict
         exempt = self.privileged(session) or self.whitelisted(session)
@@ -152,7 +155,7 @@ class InboundPolicy:
             yield helo.check_helo(self.settings, session, name)
             yield from self._extras("on_helo", session, name)
 
-        return _combine(_until_refusal(checks()))
+        return _combine(checks())
 
     def on_auth(self, session: SessionFacts, mechanism: str) -> Verdict:
         """Before an AUTH exchange starts (credentials are checked by ``auth/``)."""
@@ -165,7 +168,7 @@ class InboundPolicy:
             yield helo.check_ptr(self.settings, session)
             yield from self._extras("on_mail", session, path, facts)
 
-        return _combine(_until_refusal(checks()))
+        return _combine(checks())
 
     def classify(self, session: SessionFacts, path: Path) -> Recipient:
         """Where ``path`` goes: hosted, unknown, remote or invalid (see :mod:`.locality`)."""
@@ -191,13 +194,13 @@ class InboundPolicy:
             yield senders.check_domain_blacklist(self.directory, session, recipient)
             yield from self._extras("on_rcpt", session, recipient, facts)
 
-        verdict = _combine(_until_refusal(checks()))
+        verdict = _combine(checks())
         if verdict.accepted:
             self.recipient_rate.record(settings, session, count_ip=not white)
         return verdict
 
     def on_data(self, session: SessionFacts) -> Verdict:
-        return _combine(_until_refusal(self._extras("on_data", session)))
+        return _combine(self._extras("on_data", session))
 
     def on_end_of_data(self, session: SessionFacts, headers: Headers, size: int) -> Verdict:
         """After the final dot (or last BDAT): size limit and header fix-ups."""
@@ -216,7 +219,7 @@ class InboundPolicy:
             yield Verdict.accept(flags=flags) if flags else None
             yield from self._extras("on_end_of_data", session, headers, size)
 
-        return _combine(_until_refusal(checks()))
+        return _combine(checks())
 
     def on_failed_command(self, session: SessionFacts) -> Verdict:
         """After the server refused a command or recipient and counted it in
@@ -225,14 +228,6 @@ class InboundPolicy:
         verdict = limits.check_failed_commands(self.settings, session, self.drops,
                                                may_auto_block=not self.whitelisted(session))
         return verdict or ACCEPT
-
-
-def _until_refusal(verdicts: Iterable[Verdict | None]) -> Iterable[Verdict | None]:
-    """Stop evaluating (and so stop querying the store) after the first refusal."""
-    for verdict in verdicts:
-        yield verdict
-        if verdict is not None and not verdict.accepted:
-            return
 
 
 def _header_items(headers: Headers) -> Iterable[tuple[str, str]]:
