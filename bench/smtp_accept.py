@@ -447,7 +447,7 @@ def main() -> int:
             if not args.json:
                 print(f"  {server} run {i}: {result['rate']:,.0f} msgs/s"
                       + ("" if result["ok"] else " (FAILED)"), file=sys.stderr)
-            shutil.rmtree(root, ignore_errors=True)
+            # The run's directory stays until the end (common.KEEP_RUN_DIRECTORIES).
         if "postroom" in servers and not args.no_memory:
             root = base / "memory"
             root.mkdir()

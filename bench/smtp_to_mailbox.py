@@ -332,10 +332,8 @@ def run_all(servers: list[str], args: argparse.Namespace, base: Path,
     for i, server in alternating(servers, args.runs):
         root = base / f"{server}-{i}"
         root.mkdir()
-        try:
-            result = run_one(server, root)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+        # The run's directory stays until the end (common.KEEP_RUN_DIRECTORIES).
+        result = run_one(server, root)
         result["run"] = i
         seconds = result["deliver_seconds"]
         result["rate"] = args.messages / seconds if seconds else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import threading
@@ -135,6 +136,40 @@ def test_an_enqueue_once_key_queues_nothing_the_second_time(store: Store) -> Non
     store.queue.enqueue_async("MTA.inbound", envelope(), b"\r\ntwo\r\n",
                               once_key="file-2").result()
     assert len(store.queue.list("MTA.inbound")) == 2
+
+
+def test_tracking_events_given_to_an_enqueue_exist_exactly_when_the_entry_does(
+        store: Store) -> None:
+    """The SMTP service hands its "received" step to the enqueue: one transaction, so
+    a refused enqueue leaves no step behind, and a batch of enqueues keeps each step."""
+    from postroom.store.queue import AlreadyQueued
+
+    def received(tracking_id: str) -> TrackingEvent:
+        return TrackingEvent(tracking_id, "SMTP", "received", sender="a@example.net",
+                             recipient="bob@example.com", detail="from 192.0.2.7")
+
+    def steps(tracking_id: str) -> list[tuple[str, str]]:
+        return [(e.service, e.event) for e in store.tracking.find(tracking_id)]
+
+    futures = []
+    for n in range(5):                       # several in one batch: the multi-row path
+        env = dataclasses.replace(envelope(), tracking_id=f"TRK{n:09d}")
+        futures.append(store.queue.enqueue_async("MTA.inbound", env, b"\r\nbody\r\n",
+                                                 track=(received(env.tracking_id),)))
+    entries = [f.result() for f in futures]
+    for n, entry in enumerate(entries):
+        assert entry.tracking_id == f"TRK{n:09d}"
+        assert steps(entry.tracking_id) == [("SMTP", "received")]
+
+    env = dataclasses.replace(envelope(), tracking_id="TRKONCE00001")
+    store.queue.enqueue_async("MTA.inbound", env, b"\r\none\r\n", once_key="file-9",
+                              track=(received("TRKONCE00001"),)).result()
+    again = dataclasses.replace(envelope(), tracking_id="TRKONCE00002")
+    with pytest.raises(AlreadyQueued):
+        store.queue.enqueue_async("MTA.inbound", again, b"\r\none\r\n", once_key="file-9",
+                                  track=(received("TRKONCE00002"),)).result()
+    assert steps("TRKONCE00001") == [("SMTP", "received")]
+    assert steps("TRKONCE00002") == []       # not queued, so not received either
 
 
 def test_a_non_durable_transaction_is_still_atomic_and_restores_full_sync(

@@ -35,7 +35,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
+
+if TYPE_CHECKING:
+    from postroom.store.tracking import TrackingEvent
 
 QUEUE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}\.[a-z][a-z0-9_-]{0,31}")
 STATES = ("ready", "claimed", "held", "failed", "bad", "quarantine")
@@ -142,11 +145,14 @@ class Queue(Protocol):
     def enqueue(self, queue: str, envelope: Envelope, body: Body) -> QueueEntry: ...
 
     def enqueue_async(self, queue: str, envelope: Envelope, body: Body,
-                      once_key: str | None = None) -> Future[QueueEntry]:
+                      once_key: str | None = None,
+                      track: Sequence[TrackingEvent] = ()) -> Future[QueueEntry]:
         """As ``enqueue``, returning at once. With ``once_key`` the key is recorded in
         the same transaction as the entry; a key used before fails with
         :class:`AlreadyQueued` and queues nothing (a producer that crashed after the
-        commit but before cleaning up does not queue its message twice)."""
+        commit but before cleaning up does not queue its message twice). ``track``:
+        message tracking events (the ``received`` step) stored in the same transaction,
+        so they exist exactly when the entry does, with no commit of their own."""
 
     def claim(self, queue: str, worker: str, limit: int = 10,
               lease_seconds: float = 300.0) -> list[QueueEntry]: ...

@@ -581,9 +581,17 @@ class SmtpSession:
                                           transaction.tracking_id, self.hostname)
             body = transaction.spool.finish(insert)
             envelope = self._envelope(transaction, verdict)
+            # The "received" tracking step is stored with the entry, in its transaction.
+            received = TrackingEvent(
+                transaction.tracking_id, "SMTP", "received",
+                sender=transaction.mail.path.address,
+                recipient=", ".join(r.address for r in transaction.rcpts),
+                detail=f"from {self.facts.client_ip} ({self.facts.helo or '-'}) "
+                       f"{self.facts.listener} {size} octets")
             self.busy = True
             try:
-                future = self.ctx.store.queue.enqueue_async(INBOUND_QUEUE, envelope, body)
+                future = self.ctx.store.queue.enqueue_async(INBOUND_QUEUE, envelope, body,
+                                                            track=(received,))
                 entry = await self.ctx.completions().wait(future)
             except Exception as exc:
                 log.exception("enqueue failed")
@@ -592,11 +600,6 @@ class SmtpSession:
             finally:
                 self.busy = False
             self.facts.counters.messages += 1
-            self.ctx.store.tracking.record(TrackingEvent(
-                entry.tracking_id, "SMTP", "received", sender=transaction.mail.path.address,
-                recipient=", ".join(r.address for r in transaction.rcpts),
-                detail=f"from {self.facts.client_ip} ({self.facts.helo or '-'}) "
-                       f"{self.facts.listener} {size} octets"))
             self.log.note(f"message {entry.tracking_id} queued: {size} octets, "
                           f"{len(envelope.recipients)} recipient(s)")
             return wire.Reply(250, "2.0.0", f"OK queued as {entry.tracking_id}"), None

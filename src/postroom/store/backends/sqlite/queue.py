@@ -41,6 +41,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from postroom.store.backends.sqlite.tracking import event_rows, insert_rows
 from postroom.store.groupcommit import GroupCommitWriter, Operation, WriterStats
 from postroom.store.processes import process_alive
 from postroom.store.queue import (
@@ -56,6 +57,7 @@ from postroom.store.queue import (
     check_queue_name,
     new_tracking_id,
 )
+from postroom.store.tracking import TrackingEvent
 from postroom.store.wake import Waker
 
 if TYPE_CHECKING:
@@ -141,10 +143,15 @@ class _Segment:
 class _Enqueue:
     single_statement = True     # one INSERT: no savepoint needed (see groupcommit)
 
-    def __init__(self, owner: SqliteQueue, queue: str, envelope: Envelope, body: Body) -> None:
+    def __init__(self, owner: SqliteQueue, queue: str, envelope: Envelope, body: Body,
+                 track: Sequence[TrackingEvent] = ()) -> None:
         self.owner, self.queue, self.envelope, self.body = owner, queue, envelope, body
         self.location: tuple[str, int, int] | None = None
         self.segment: _Segment | None = None
+        # Tracking rows go in the same transaction: recorded only if the entry is.
+        self.tracking = event_rows(track) if track else []
+        if self.tracking:
+            self.single_statement = False
 
     def prepare(self) -> None:
         self.segment = segment = self.owner._current_segment()
@@ -156,6 +163,8 @@ class _Enqueue:
         now = time.time()
         params = _insert_params(self.queue, self.envelope, self.location, now)
         entry_id = conn.execute(_INSERT_ID, params).fetchall()[0][0]
+        if self.tracking:
+            insert_rows(conn, self.tracking)
         return self._entry(entry_id, params, now)
 
     @staticmethod
@@ -169,6 +178,9 @@ class _Enqueue:
         sql = _INSERT_MANY + ", ".join([_INSERT_ROW] * len(rows)) + " RETURNING id, tracking_id"
         ids = dict((tracking, entry_id) for entry_id, tracking in
                    conn.execute(sql, [value for row in rows for value in row]).fetchall())
+        tracking = [row for op in ops for row in op.tracking]
+        if tracking:
+            insert_rows(conn, tracking)
         return [op._entry(ids[row[1]], row, now) for op, row in zip(ops, rows, strict=True)]
 
     def _entry(self, entry_id: int, params: tuple[Any, ...], now: float) -> QueueEntry:
@@ -202,8 +214,9 @@ class _EnqueueOnce(_Enqueue):
     apply_batch = None          # type: ignore[assignment]  # one by one: keys may clash
 
     def __init__(self, owner: SqliteQueue, queue: str, envelope: Envelope, body: Body,
-                 once_key: str) -> None:
-        super().__init__(owner, queue, envelope, body)
+                 once_key: str, track: Sequence[TrackingEvent] = ()) -> None:
+        super().__init__(owner, queue, envelope, body, track)
+        self.single_statement = False
         self.once_key = once_key
 
     def apply(self, conn: sqlite3.Connection) -> QueueEntry:
@@ -419,11 +432,13 @@ class SqliteQueue:
         return self.enqueue_async(queue, envelope, body).result()
 
     def enqueue_async(self, queue: str, envelope: Envelope, body: Body,
-                      once_key: str | None = None) -> Future[QueueEntry]:
+                      once_key: str | None = None,
+                      track: Sequence[TrackingEvent] = ()) -> Future[QueueEntry]:
         """Queue for the next batch; bad envelope or queue name is raised at once.
 
         With ``once_key``, a key already used (within :data:`ONCE_KEEP_DAYS`) makes the
-        future fail with :class:`AlreadyQueued` and queues nothing.
+        future fail with :class:`AlreadyQueued` and queues nothing. ``track``: message
+        tracking events stored in the same transaction (so only for a queued entry).
         """
         check_queue_name(queue)
         envelope.check()
@@ -433,10 +448,11 @@ class SqliteQueue:
             envelope = _with_tracking(envelope, new_tracking_id())
         if once_key is not None:
             future: Future[QueueEntry] = Future()
-            inner = self._writer.submit(_EnqueueOnce(self, queue, envelope, body, once_key))
+            inner = self._writer.submit(_EnqueueOnce(self, queue, envelope, body, once_key,
+                                                     track))
             inner.add_done_callback(lambda done: _once_outcome(done, future, once_key))
             return future
-        return self._writer.submit(_Enqueue(self, queue, envelope, body))
+        return self._writer.submit(_Enqueue(self, queue, envelope, body, track))
 
     def route(self, entry_id: int, targets: Sequence[tuple[str, Envelope]], *,
               at: float | None = None, error: str | None = None) -> list[QueueEntry]:

@@ -27,6 +27,20 @@ _ROW = "(?, ?, ?, ?, ?, ?, ?)"
 MAX_FIELD = 2000
 
 
+def event_rows(events: Sequence[TrackingEvent]) -> list[tuple[Any, ...]]:
+    """The rows :func:`insert_rows` stores for ``events`` (fields cut to their limits)."""
+    return [_params(event) for event in events]
+
+
+def insert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert tracking rows, 100 to a statement, in the caller's transaction."""
+    for start in range(0, len(rows), 100):
+        chunk = rows[start:start + 100]
+        conn.execute(f"INSERT INTO tracking_event {_COLUMNS} VALUES "
+                     + ", ".join([_ROW] * len(chunk)),
+                     [value for row in chunk for value in row])
+
+
 def _params(event: TrackingEvent) -> tuple[Any, ...]:
     return (str(event.tracking_id)[:64], float(event.at), str(event.service)[:32],
             str(event.event)[:32], str(event.sender)[:MAX_FIELD],
@@ -46,18 +60,11 @@ class _Record:
         return None
 
     def apply(self, conn: sqlite3.Connection) -> None:
-        conn.execute(f"INSERT INTO tracking_event {_COLUMNS} VALUES "
-                     + ", ".join([_ROW] * len(self.rows)),
-                     [value for row in self.rows for value in row])
+        insert_rows(conn, self.rows)
 
     @staticmethod
     def apply_batch(conn: sqlite3.Connection, ops: Sequence[_Record]) -> list[None]:
-        rows = [row for op in ops for row in op.rows]
-        for start in range(0, len(rows), 100):
-            chunk = rows[start:start + 100]
-            conn.execute(f"INSERT INTO tracking_event {_COLUMNS} VALUES "
-                         + ", ".join([_ROW] * len(chunk)),
-                         [value for row in chunk for value in row])
+        insert_rows(conn, [row for op in ops for row in op.rows])
         return [None] * len(ops)
 
     def committed(self) -> None:
@@ -76,7 +83,7 @@ class SqliteTracking:
         if not events:
             return
         try:
-            rows = [_params(event) for event in events]
+            rows = event_rows(events)
             self._last = self._store.queue.submit_operation(  # type: ignore[attr-defined]
                 _Record(rows))
         except Exception:
