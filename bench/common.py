@@ -29,21 +29,27 @@ class BenchError(RuntimeError):
     """A benchmark could not set up, run or check its servers (printed, exit 2)."""
 
 
+# -- run directories ---------------------------------------------------------------------
+
+def run_directory(base: Path, name: str) -> Path:
+    """A new, empty directory for one run, left in place until ``base`` is removed
+    after all runs.
+
+    Why not remove it after its run: on an ext4 file system without a journal (this
+    project's test machine) the inode allocator skips inodes freed in the last one to
+    five minutes (``recently_deleted`` in ext4's ``ialloc.c``). Deleting one run's
+    10,000 message files right before the next run made that run's file creation up
+    to seven times slower (10,000 creates of 5 KB: 0.14-0.24 s CPU in a fresh
+    directory, 1.2-1.7 s just after two such deletions), whichever server it was.
+    Kept, each run is slowed only by what its own server deletes while it runs.
+    """
+    root = base / name
+    root.mkdir()
+    return root
+
+
 # -- ports ----------------------------------------------------------------------------------
 
-
-
-KEEP_RUN_DIRECTORIES = True
-"""The SMTP benchmarks keep every run's data directory until all runs are done.
-
-Why: on an ext4 file system without a journal (this project's test machine), the
-inode allocator skips inodes freed in the last one to five minutes
-(``recently_deleted`` in ext4's ``ialloc.c``). Deleting one run's 10,000 message
-files right before the next run made that run's file creation up to seven times
-slower (10,000 creates of 5 KB: 0.14-0.24 s CPU on a fresh directory, 1.2-1.7 s just
-after two such deletions), whichever server it was. Each run is now affected only by
-the files its own server deletes while it runs.
-"""
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""

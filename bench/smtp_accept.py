@@ -54,6 +54,7 @@ from common import (
     emit,
     free_port,
     median,
+    run_directory,
     run_main,
     vm_status,
     wait_for_banner,
@@ -433,8 +434,7 @@ def main() -> int:
         if "postroom" in servers:
             make_postroom_template(args.postroom, template, dns.port)
         for i, server in alternating(servers, args.runs):
-            root = base / f"{server}-{i}"
-            root.mkdir()
+            root = run_directory(base, f"{server}-{i}")
             if server == "postfix":
                 result = run_postfix(source, root, args)
             else:
@@ -447,7 +447,6 @@ def main() -> int:
             if not args.json:
                 print(f"  {server} run {i}: {result['rate']:,.0f} msgs/s"
                       + ("" if result["ok"] else " (FAILED)"), file=sys.stderr)
-            # The run's directory stays until the end (common.KEEP_RUN_DIRECTORIES).
         if "postroom" in servers and not args.no_memory:
             root = base / "memory"
             root.mkdir()

@@ -59,6 +59,7 @@ from common import (
     exit_on_signals,
     free_port,
     median,
+    run_directory,
     run_main,
     tree_cpu_seconds,
     wait_for_banner,
@@ -330,10 +331,7 @@ def run_all(servers: list[str], args: argparse.Namespace, base: Path,
     """
     runs: list[dict[str, Any]] = []
     for i, server in alternating(servers, args.runs):
-        root = base / f"{server}-{i}"
-        root.mkdir()
-        # The run's directory stays until the end (common.KEEP_RUN_DIRECTORIES).
-        result = run_one(server, root)
+        result = run_one(server, run_directory(base, f"{server}-{i}"))
         result["run"] = i
         seconds = result["deliver_seconds"]
         result["rate"] = args.messages / seconds if seconds else None
