@@ -91,3 +91,26 @@ def test_logs_follow_the_services_settings(store: Store, clock: FakeClock) -> No
     smtp.close()
     mta.close()
     assert (store.home.logs / "SMTP" / "SMTP-Debug-260125.log").exists()
+
+
+def test_one_exchange_reads_as_the_two_lines_of_a_command(tmp_path: Path,
+                                                         clock: FakeClock) -> None:
+    """Sessions write a command and its reply with one ``exchange`` call: the lines are
+    what two ``record`` calls with the session's masker give, SASL answers hidden."""
+    log = DebugLog("POP3", tmp_path, clock=clock)
+    dialogue = [
+        ("AUTH PLAIN", "+ "),
+        ("AGJvYgBodW50ZXIy", "+OK logged in"),
+        ("RETR 1", "+OK 5120 octets"),
+        ("TOP 1 0", "+OK top of message follows\r\nmore\tthan one line"),
+        ("PASS hunter2", "-ERR [AUTH] wrong\x07"),
+    ]
+    paired, separate = log.session_masker(), log.session_masker()
+    for command, reply in dialogue:
+        expected = "".join(log.record(text, connection_id=9, masker=separate,
+                                      from_client=from_client)[1]
+                           for text, from_client in ((command, True), (reply, False)))
+        assert log.exchange(clock(), 9, command, reply, paired) == expected
+    masker = log.session_masker()
+    text = "".join(log.exchange(clock(), 9, c, r, masker) for c, r in dialogue)
+    assert "AGJvYgBodW50ZXIy" not in text and "hunter2" not in text and "\x07" not in text

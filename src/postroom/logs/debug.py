@@ -83,6 +83,22 @@ class DebugLog(ServiceLog):
             out.append(prefix + one_line(line) + "\n")
         return when, "".join(out)
 
+    def exchange(self, when: datetime, connection_id: int | str, command: str, reply: str,
+                 masker: SecretMasker) -> str:
+        """The transcript lines of one answered command, the client's then ours, as two
+        :meth:`record` calls with ``masker`` would give them, time ``when``.
+
+        One call per command for the sessions (SMTP, POP3, IMAP), whose debug log is on
+        by default: one time stamp, one prefix, no keyword arguments."""
+        prefix = f"{format_timestamp(when)}\t{connection_id}\t"
+        out = []
+        for text, from_client in ((command, True), (reply, False)):
+            for line in (text.splitlines() or [""]) if ("\n" in text or "\r" in text) \
+                    else (text,):
+                out.append(prefix + one_line(masker.mask(line, from_client=from_client))
+                           + "\n")
+        return "".join(out)
+
     @staticmethod
     def session_masker() -> SecretMasker:
         """A fresh masker for one connection's transcript."""

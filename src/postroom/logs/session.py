@@ -61,10 +61,12 @@ class SessionTranscript:
         """The three logs' lines for one answered command (``reply``: our status line)."""
         logs = self.logs
         activity, w3c, debug = logs.activity, logs.w3c, logs.debug
-        to_activity, to_w3c = activity.enabled, w3c.enabled
+        to_activity, to_w3c, to_debug = activity.enabled, w3c.enabled, debug.enabled
+        if not (to_activity or to_w3c or to_debug):
+            return
+        when = (activity if to_activity else w3c if to_w3c else debug).clock()  # one time
         if to_activity or to_w3c:
             shown = mask_arguments(command, args)       # once, for both logs
-            when = (activity if to_activity else w3c).clock()   # one time for both lines
             if to_activity:
                 self._add(ACTIVITY, when, activity.line(
                     when, message_id, self.connection_id, self.client_ip, command, shown,
@@ -81,14 +83,12 @@ class SessionTranscript:
                 entry.cs_version = version
                 entry.cs_host = host
                 self._add(W3C, when, w3c.line(entry, when))
-        if debug.enabled:
+        if to_debug:
             if debug_line is None:
                 debug_line = f"{command} {args}".rstrip() if command else \
                     "(unrecognised command)"
-            self._put(DEBUG, debug.record(debug_line, connection_id=self.connection_id,
-                                          masker=self.masker))
-            self._put(DEBUG, debug.record(reply, connection_id=self.connection_id,
-                                          masker=self.masker, from_client=False))
+            self._add(DEBUG, when, debug.exchange(when, self.connection_id, debug_line, reply,
+                                                  self.masker))
 
     def any_enabled(self) -> bool:
         logs = self.logs
