@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +59,25 @@ log = logging.getLogger("postroom.pop3")
 MAX_AUTH_FAILURES = 10
 MAX_ERRORS = 25
 SMALL_MESSAGE = 256 * 1024
+_GONE = wire.err("message was removed by another session", "SYS/PERM")
+
+
+def _read_small(path: str | os.PathLike[str]) -> bytes:
+    """A small message file whole, with bare system calls: ``open()`` builds a buffered
+    file object per RETR, a fifth of what reading the file costs (a short read of a
+    regular file is its end)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        want = 2 * SMALL_MESSAGE
+        data = os.read(fd, want)
+        if len(data) < want:
+            return data
+        parts = [data]
+        while chunk := os.read(fd, READ_CHUNK):
+            parts.append(chunk)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
 """Messages up to this size are sent with one write (read whole: bounded memory)."""
 HANDSHAKE_TIMEOUT = 30.0
 
@@ -394,11 +414,22 @@ class Pop3Session:
         maildrop = self.maildrop
         assert maildrop is not None
         entry = maildrop.get(number)
+        if lines is None and entry.octets <= SMALL_MESSAGE:
+            # The common case: status line, message and end marker in one write.
+            try:
+                text = _read_small(maildrop.file(entry))
+            except FileNotFoundError:
+                raise MaildropError(_GONE) from None
+            reply = wire.ok(f"{entry.octets} octets")
+            encoder = wire.CrlfEncoder()
+            data = self.proto.send(reply) + encoder.feed(text) + encoder.finish()
+            self._write(data)
+            self.log.command(event, reply, len(data), 0)
+            return
         try:
             handle = open(maildrop.file(entry), "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
-            raise MaildropError(wire.err("message was removed by another session",
-                                         "SYS/PERM")) from None
+            raise MaildropError(_GONE) from None
         with handle:
             if lines is None:
                 reply = wire.ok(f"{entry.octets} octets")
@@ -412,11 +443,6 @@ class Pop3Session:
                 tail = encoder.finish()
                 self._write(tail)
                 sent += len(tail)
-            elif entry.octets <= SMALL_MESSAGE:
-                # The common case: status line, message and end marker in one write.
-                data = head + encoder.feed(handle.read()) + encoder.finish()
-                self._write(data)
-                sent = len(data)
             else:
                 self._write(head)
                 sent = len(head)
