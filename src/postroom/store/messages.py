@@ -211,6 +211,12 @@ class MessageStore(Protocol):
                   flags: Iterable[str], mode: FlagMode = "add") -> int:
         """Change flags; return the folder's new HIGHESTMODSEQ."""
 
+    def set_flags_async(self, postoffice: str, mailbox: str, folder: str,
+                        uids: Iterable[int], flags: Iterable[str], mode: FlagMode = "add",
+                        ) -> Future[int]:
+        """As :meth:`set_flags`, returning at once: the change shares the next group
+        commit with the other sessions' changes. Bad input is raised at once."""
+
     def copy(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
              target: str, target_mailbox: str | None = None) -> dict[int, int]:
         """Copy messages to ``target``; return {old uid: new uid}. Counts against the
@@ -223,7 +229,12 @@ class MessageStore(Protocol):
         return {old uid: new uid}; one transaction, so a message is never in both."""
 
     def expunge(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int]) -> int:
-        """Remove messages; return how many were removed."""
+        """Remove messages; return how many were removed. Not from inside a
+        ``store.transaction()``: the removal is committed by the group-commit writer."""
+
+    def expunge_async(self, postoffice: str, mailbox: str, folder: str,
+                      uids: Iterable[int]) -> Future[int]:
+        """As :meth:`expunge`, returning at once (group commit, as :meth:`set_flags_async`)."""
 
     def claim_recent(self, postoffice: str, mailbox: str, folder: str, upto: int) -> int:
         """Claim the folder's messages up to UID ``upto`` as \\Recent for the caller

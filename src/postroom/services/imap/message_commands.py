@@ -139,8 +139,8 @@ async def fetch(s: ImapSession, c: cmd.Fetch) -> None:
     if any(i.sets_seen for i in items) and not folder.readonly:
         unseen = [u for u in uids if "\\Seen" not in folder.info[u].flags]
         if unseen and (s.place is None or "s" in await rights_of(s, s.place)):
-            modseq = await s.io(s.ctx.store.messages.set_flags, *s.where, folder.folder,
-                                unseen, ["\\Seen"], "add")
+            modseq = await s.commit(s.ctx.store.messages.set_flags_async(
+                *s.where, folder.folder, unseen, ["\\Seen"], "add"))
             for u in unseen:
                 info = folder.info[u]
                 folder.info[u] = dataclasses.replace(
@@ -390,7 +390,8 @@ async def store(s: ImapSession, c: cmd.Store) -> None:
         modified = [u for u in uids if folder.info[u].modseq > c.unchanged_since]
         uids = [u for u in uids if u not in modified]
     if uids:
-        await s.io(s.ctx.store.messages.set_flags, *s.where, folder.folder, uids, flags, c.mode)
+        await s.commit(s.ctx.store.messages.set_flags_async(*s.where, folder.folder, uids,
+                                                            flags, c.mode))
     await s.sync(expunge=c.uid, quiet=set(uids), force=True)
     if not c.silent:
         out = []
@@ -609,8 +610,8 @@ async def _drop_flags(s: ImapSession, place: Place, have: str,
     doomed = {f for flags, _ in copied for f in flags} - set(allowed_flags(
         [f for flags, _ in copied for f in flags], have))
     if doomed:
-        await s.io(s.ctx.store.messages.set_flags, *place.key,
-                   [uid for _, uid in copied], sorted(doomed), "remove")
+        await s.commit(s.ctx.store.messages.set_flags_async(
+            *place.key, [uid for _, uid in copied], sorted(doomed), "remove"))
 
 
 async def _expunge_deleted(s: ImapSession, only: set[int] | None) -> int:
@@ -623,7 +624,8 @@ async def _expunge_deleted(s: ImapSession, only: set[int] | None) -> int:
               and (only is None or m.uid in only)]
     if not doomed:
         return 0
-    return await s.io(s.ctx.store.messages.expunge, *s.where, folder.folder, doomed)
+    return await s.commit(s.ctx.store.messages.expunge_async(*s.where, folder.folder,
+                                                            doomed))
 
 
 async def expunge(s: ImapSession, c: cmd.Command) -> None:

@@ -31,7 +31,7 @@ import contextlib
 import logging
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -301,6 +301,12 @@ class ImapSession:
     async def io(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.ctx.store_pool, fn, *args)
+
+    async def commit(self, future: Future[T]) -> T:
+        """Wait for a change handed to the store's group-commit writer (flags, removals):
+        the sessions' changes share one commit, where a store thread each would queue
+        one transaction after another on the write lock."""
+        return await asyncio.wrap_future(future)
 
     # -- state ------------------------------------------------------------------------------
 

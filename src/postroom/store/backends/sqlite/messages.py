@@ -234,6 +234,81 @@ class _Append:
                 os.unlink(self.owner.root / self.path)
 
 
+class _SetFlags:
+    """A flag change, as a group-commit operation: the sessions of one process that
+    change flags at the same time share one transaction (and its wait for the write
+    lock) instead of one each."""
+
+    def __init__(self, owner: SqliteMessageStore, postoffice: str, mailbox: str,
+                 folder: str, uids: list[int], wanted: set[str], mode: FlagMode) -> None:
+        self.owner, self.postoffice, self.mailbox, self.folder = owner, postoffice, mailbox, folder
+        self.uids, self.wanted, self.mode = uids, wanted, mode
+
+    def prepare(self) -> None:
+        return None
+
+    def apply(self, conn: sqlite3.Connection) -> int:
+        row = self.owner._folder(conn, self.postoffice, self.mailbox, self.folder)
+        modseq = row["highestmodseq"] + 1
+        changed = False
+        wanted, mode = self.wanted, self.mode
+        for uid in self.uids:
+            msg = conn.execute("SELECT id, flags FROM message WHERE folder_id=? AND uid=?",
+                               (row["id"], uid)).fetchone()
+            if msg is None:
+                continue
+            current = set(_flags_tuple(msg["flags"]))
+            new = (current | wanted if mode == "add" else
+                   current - wanted if mode == "remove" else wanted)
+            if new != current:
+                changed = True
+                conn.execute("UPDATE message SET flags=?, modseq=? WHERE id=?",
+                             (_flags_text(new), modseq, msg["id"]))
+        if not changed:
+            return int(row["highestmodseq"])
+        conn.execute("UPDATE folder SET highestmodseq=? WHERE id=?", (modseq, row["id"]))
+        return modseq
+
+    def committed(self) -> None:
+        return None
+
+    def discard(self) -> None:
+        return None
+
+
+class _Expunge:
+    """A removal, as a group-commit operation: rows (with their tombstones and the
+    mailbox usage) in the batch's transaction, files unlinked once it committed."""
+
+    def __init__(self, owner: SqliteMessageStore, postoffice: str, mailbox: str,
+                 folder: str, uids: list[int]) -> None:
+        self.owner, self.postoffice, self.mailbox, self.folder = owner, postoffice, mailbox, folder
+        self.uids = uids
+        self.paths: list[str] = []
+
+    def prepare(self) -> None:
+        return None
+
+    def apply(self, conn: sqlite3.Connection) -> int:
+        row = self.owner._folder(conn, self.postoffice, self.mailbox, self.folder)
+        marks = ",".join("?" * len(self.uids))
+        rows = conn.execute(
+            f"DELETE FROM message WHERE folder_id=? AND uid IN ({marks}) "
+            "RETURNING uid, path, size", (row["id"], *self.uids)).fetchall()
+        if rows:
+            self.owner._tombstones(conn, row["id"], [r["uid"] for r in rows])
+            self.owner._charge(conn, row["mailbox_id"], -sum(r["size"] for r in rows),
+                               -len(rows))
+        self.paths = [r["path"] for r in rows]
+        return len(rows)
+
+    def committed(self) -> None:
+        self.owner._unlink(self.paths)
+
+    def discard(self) -> None:
+        self.paths = []         # rolled back: the files still belong to their rows
+
+
 class SqliteMessageStore:
     """Folders and messages of every mailbox in one data directory."""
 
@@ -433,6 +508,9 @@ class SqliteMessageStore:
         return name, size
 
     def _flush(self, ops: Sequence[Operation]) -> None:
+        appends = [op for op in ops if isinstance(op, _Append)]
+        if not appends:
+            return          # flag changes and removals: the commit's own sync suffices
         if self.flush_mode == "syncfs":
             fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
             try:
@@ -441,8 +519,7 @@ class SqliteMessageStore:
                 os.close(fd)
             return
         directories: set[Path] = set()
-        for op in ops:
-            assert isinstance(op, _Append)
+        for op in appends:
             path = self.root / op.path
             fsync_path(path)
             directories.add(path.parent)
@@ -515,34 +592,20 @@ class SqliteMessageStore:
 
     def set_flags(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
                   flags: Iterable[str], mode: FlagMode = "add") -> int:
+        return self.set_flags_async(postoffice, mailbox, folder, uids, flags, mode).result()
+
+    def set_flags_async(self, postoffice: str, mailbox: str, folder: str,
+                        uids: Iterable[int], flags: Iterable[str], mode: FlagMode = "add",
+                        ) -> Future[int]:
+        """As :meth:`set_flags`, returning at once; bad input is raised here. The change
+        rides in the writer's next batch with the appends and removals of the other
+        sessions (one commit for all of them)."""
         if mode not in ("add", "remove", "replace"):
             raise MessageStoreError("mode", "expected add, remove or replace")
         wanted = set(check_flags(flags))
         uid_list = self._uids(uids)
-        # Flags are what a client can set again; like Dovecot we do not wait for the disk
-        # for them (store.transaction durable=False): atomic, never lost to a crash of the
-        # process, at worst the last changes undone by a power loss.
-        with self._store.transaction(durable=False) as conn:
-            row = self._folder(conn, postoffice, mailbox, canonical_folder(folder))
-            modseq = row["highestmodseq"] + 1
-            changed = False
-            for uid in uid_list:
-                msg = conn.execute("SELECT id, flags FROM message WHERE folder_id=? AND uid=?",
-                                   (row["id"], uid)).fetchone()
-                if msg is None:
-                    continue
-                current = set(_flags_tuple(msg["flags"]))
-                new = (current | wanted if mode == "add" else
-                       current - wanted if mode == "remove" else wanted)
-                if new != current:
-                    changed = True
-                    conn.execute("UPDATE message SET flags=?, modseq=? WHERE id=?",
-                                 (_flags_text(new), modseq, msg["id"]))
-            if not changed:
-                return int(row["highestmodseq"])
-            conn.execute("UPDATE folder SET highestmodseq=? WHERE id=?", (modseq, row["id"]))
-        self._changed()
-        return modseq
+        return self._writer.submit(_SetFlags(self, postoffice, mailbox,
+                                             canonical_folder(folder), uid_list, wanted, mode))
 
     def copy(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
              target: str, target_mailbox: str | None = None) -> dict[int, int]:
@@ -637,21 +700,15 @@ class SqliteMessageStore:
         return mapping
 
     def expunge(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int]) -> int:
+        return self.expunge_async(postoffice, mailbox, folder, uids).result()
+
+    def expunge_async(self, postoffice: str, mailbox: str, folder: str,
+                      uids: Iterable[int]) -> Future[int]:
+        """As :meth:`expunge`, returning at once (group commit, as :meth:`set_flags_async`);
+        the files go once the batch committed."""
         uid_list = self._uids(uids)
-        marks = ",".join("?" * len(uid_list))
-        with self._store.transaction() as conn:
-            row = self._folder(conn, postoffice, mailbox, canonical_folder(folder))
-            rows = conn.execute(
-                f"DELETE FROM message WHERE folder_id=? AND uid IN ({marks}) "
-                "RETURNING uid, path, size", (row["id"], *uid_list)).fetchall()
-            if rows:
-                self._tombstones(conn, row["id"], [r["uid"] for r in rows])
-                self._charge(conn, row["mailbox_id"], -sum(r["size"] for r in rows),
-                             -len(rows))
-        self._unlink(r["path"] for r in rows)
-        if rows:
-            self._changed()
-        return len(rows)
+        return self._writer.submit(_Expunge(self, postoffice, mailbox,
+                                            canonical_folder(folder), uid_list))
 
     # -- \Recent -----------------------------------------------------------------------
 
