@@ -243,6 +243,11 @@ class MessageStore(Protocol):
         to ``upto``: the mark only rises, in one transaction, so concurrent claimers, in
         one process or several, get disjoint ranges."""
 
+    def claim_recent_async(self, postoffice: str, mailbox: str, folder: str,
+                           upto: int) -> Future[int]:
+        """As :meth:`claim_recent`, returning at once (group commit, as
+        :meth:`set_flags_async`)."""
+
     def recent_mark(self, postoffice: str, mailbox: str, folder: str) -> int:
         """The highest UID already claimed as \\Recent (a read-only session shows the
         messages above it as \\Recent without claiming them)."""

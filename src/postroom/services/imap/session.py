@@ -443,7 +443,8 @@ class ImapSession:
         # claim too while it is in flight; undone if the claim fails.
         marks[key] = top
         try:
-            return await self.io(self.recent_mark, folder, top, readonly)
+            return await self.commit(self.ctx.store.messages.claim_recent_async(
+                *self.where, folder, top))
         except BaseException:
             if marks.get(key) == top:
                 marks[key] = known

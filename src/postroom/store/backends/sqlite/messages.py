@@ -309,6 +309,36 @@ class _Expunge:
         self.paths = []         # rolled back: the files still belong to their rows
 
 
+class _ClaimRecent:
+    """A \\Recent claim (see :meth:`SqliteMessageStore.claim_recent`) as a group-commit
+    operation: an IMAP session claims after each APPEND, and a claim of its own each
+    would queue on the write lock behind the writer's batches."""
+
+    def __init__(self, folder_id: int, folder: str, mailbox: str, upto: int) -> None:
+        self.folder_id, self.folder, self.mailbox, self.upto = folder_id, folder, mailbox, upto
+
+    def prepare(self) -> None:
+        return None
+
+    def apply(self, conn: sqlite3.Connection) -> int:
+        current = conn.execute("SELECT recent_uid, uidnext FROM folder WHERE id=?",
+                               (self.folder_id,)).fetchone()
+        if current is None:
+            raise MessageStoreError("folder", f"no folder {self.folder!r} in mailbox "
+                                              f"{self.mailbox!r}")
+        mark = int(current["recent_uid"])
+        upto = min(self.upto, int(current["uidnext"]) - 1)
+        if upto > mark:
+            conn.execute("UPDATE folder SET recent_uid=? WHERE id=?", (upto, self.folder_id))
+        return mark
+
+    def committed(self) -> None:
+        return None
+
+    def discard(self) -> None:
+        return None
+
+
 class SqliteMessageStore:
     """Folders and messages of every mailbox in one data directory."""
 
@@ -713,21 +743,17 @@ class SqliteMessageStore:
     # -- \Recent -----------------------------------------------------------------------
 
     def claim_recent(self, postoffice: str, mailbox: str, folder: str, upto: int) -> int:
+        return self.claim_recent_async(postoffice, mailbox, folder, upto).result()
+
+    def claim_recent_async(self, postoffice: str, mailbox: str, folder: str,
+                           upto: int) -> Future[int]:
         name = canonical_folder(folder)
         row = self._folder(self._store.conn, postoffice, mailbox, name)
         if row["recent_uid"] >= upto:
-            return int(row["recent_uid"])       # claimed already: a read, no write lock
-        # A claim is what the next SELECT would redo (store.transaction durable=False).
-        with self._store.transaction(durable=False) as conn:
-            current = conn.execute("SELECT recent_uid, uidnext FROM folder WHERE id=?",
-                                   (row["id"],)).fetchone()
-            if current is None:
-                raise MessageStoreError("folder", f"no folder {name!r} in mailbox {mailbox!r}")
-            mark = int(current["recent_uid"])
-            upto = min(upto, int(current["uidnext"]) - 1)
-            if upto > mark:
-                conn.execute("UPDATE folder SET recent_uid=? WHERE id=?", (upto, row["id"]))
-        return mark
+            done: Future[int] = Future()        # claimed already: a read, no write
+            done.set_result(int(row["recent_uid"]))
+            return done
+        return self._writer.submit(_ClaimRecent(row["id"], name, mailbox, upto))
 
     def recent_mark(self, postoffice: str, mailbox: str, folder: str) -> int:
         return int(self._folder(self._store.conn, postoffice, mailbox,
