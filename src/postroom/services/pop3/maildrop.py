@@ -30,7 +30,6 @@ Known limits: with concurrent access on, a message another session removed answe
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 from collections.abc import Iterator
@@ -129,10 +128,9 @@ def crlf_sizes(store: Store, paths: list[str]) -> dict[str, int]:
         sizes[rel] = octets
         computed.append((rel, octets))
     if computed:
-        # A record of what can be computed again: no need to wait for the disk.
-        with store.transaction(durable=False) as conn:
-            conn.executemany("INSERT OR REPLACE INTO message_crlf_size (path, octets) "
-                             "VALUES (?, ?)", computed)
+        # A record of what can be computed again: handed to the writer, not waited for
+        # (a reader, perhaps on an event loop, never queues on the write lock).
+        store.messages.note_crlf_sizes(computed)
     return sizes
 
 
@@ -229,9 +227,6 @@ class Maildrop:
         marked = self.marked()
         if not marked:
             return 0
-        removed = self.store.messages.expunge(self.postoffice, self.mailbox, FOLDER,
-                                              [e.uid for e in marked])
-        with contextlib.suppress(Exception), self.store.transaction() as conn:
-            conn.executemany("DELETE FROM message_crlf_size WHERE path = ?",
-                             [(e.path,) for e in marked])
-        return removed
+        # The removal also drops the files' recorded CRLF sizes, in its transaction.
+        return self.store.messages.expunge(self.postoffice, self.mailbox, FOLDER,
+                                           [e.uid for e in marked])

@@ -300,6 +300,9 @@ class _Expunge:
             self.owner._charge(conn, row["mailbox_id"], -sum(r["size"] for r in rows),
                                -len(rows))
         self.paths = [r["path"] for r in rows]
+        if self.paths:      # their recorded CRLF sizes go with them (_NoteCrlfSizes)
+            conn.execute(f"DELETE FROM message_crlf_size WHERE path IN "
+                         f"({','.join('?' * len(self.paths))})", self.paths)
         return len(rows)
 
     def committed(self) -> None:
@@ -331,6 +334,30 @@ class _ClaimRecent:
         if upto > mark:
             conn.execute("UPDATE folder SET recent_uid=? WHERE id=?", (upto, self.folder_id))
         return mark
+
+    def committed(self) -> None:
+        return None
+
+    def discard(self) -> None:
+        return None
+
+
+class _NoteCrlfSizes:
+    """Record CRLF sizes (``message_crlf_size``: what POP3 and IMAP's RFC822.SIZE
+    report) computed by a reader. A cache of what can be computed again: nobody waits
+    for it, and a reader never takes the write lock for it."""
+
+    single_statement = True
+
+    def __init__(self, sizes: list[tuple[str, int]]) -> None:
+        self.sizes = sizes
+
+    def prepare(self) -> None:
+        return None
+
+    def apply(self, conn: sqlite3.Connection) -> None:
+        conn.executemany("INSERT OR REPLACE INTO message_crlf_size (path, octets) "
+                         "VALUES (?, ?)", self.sizes)
 
     def committed(self) -> None:
         return None
@@ -741,6 +768,10 @@ class SqliteMessageStore:
                                             canonical_folder(folder), uid_list))
 
     # -- \Recent -----------------------------------------------------------------------
+
+    def note_crlf_sizes(self, sizes: list[tuple[str, int]]) -> Future[None]:
+        """Record (path, CRLF size) pairs with the next group commit; do not wait."""
+        return self._writer.submit(_NoteCrlfSizes(sizes))
 
     def claim_recent(self, postoffice: str, mailbox: str, folder: str, upto: int) -> int:
         return self.claim_recent_async(postoffice, mailbox, folder, upto).result()
