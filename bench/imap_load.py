@@ -18,9 +18,9 @@ command at a time per connection):
 so 11 commands a round. The clock starts when every client is logged in and stops
 after ``--seconds``; commands answered in that time count. Login time is not counted.
 
-Postroom runs as ``postroom serve imap`` in its own process on a fresh data directory
-(default logs on). There is no ``imap.accept_processes`` setting: one process serves
-every connection. Dovecot is Debian's ``dovecot-imapd`` (installed with
+Postroom runs as ``postroom serve imap`` on a fresh data directory (default logs on),
+with one accept process per CPU (``imap.general.accept_processes`` 0), as Dovecot runs
+a process per connection. Dovecot is Debian's ``dovecot-imapd`` (installed with
 ``apt-get install --no-install-recommends`` when missing), a private instance like the
 one of ``bench/pop3_retrieve.py`` (both use ``bench/dovecot_peer.py``): its own
 configuration and directories in a temporary directory, a loopback port, a passwd-file,

@@ -83,6 +83,20 @@ class Operation(Protocol):
     def discard(self) -> None: ...
 
 
+class DatabaseOperation:
+    """Base of operations with only database work: nothing to prepare before the flush,
+    to clean up after the commit or to discard after a failure."""
+
+    def prepare(self) -> None:
+        return None
+
+    def committed(self) -> None:
+        return None
+
+    def discard(self) -> None:
+        return None
+
+
 class WriterClosed(RuntimeError):
     """The store was closed; the operation was not performed."""
 

@@ -54,7 +54,12 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from postroom.store.groupcommit import GroupCommitWriter, Operation, WriterStats
+from postroom.store.groupcommit import (
+    DatabaseOperation,
+    GroupCommitWriter,
+    Operation,
+    WriterStats,
+)
 from postroom.store.messages import (
     DEFAULT_FOLDERS,
     FOLDER_SEPARATOR,
@@ -234,7 +239,7 @@ class _Append:
                 os.unlink(self.owner.root / self.path)
 
 
-class _SetFlags:
+class _SetFlags(DatabaseOperation):
     """A flag change, as a group-commit operation: the sessions of one process that
     change flags at the same time share one transaction (and its wait for the write
     lock) instead of one each."""
@@ -243,9 +248,6 @@ class _SetFlags:
                  folder: str, uids: list[int], wanted: set[str], mode: FlagMode) -> None:
         self.owner, self.postoffice, self.mailbox, self.folder = owner, postoffice, mailbox, folder
         self.uids, self.wanted, self.mode = uids, wanted, mode
-
-    def prepare(self) -> None:
-        return None
 
     def apply(self, conn: sqlite3.Connection) -> int:
         row = self.owner._folder(conn, self.postoffice, self.mailbox, self.folder)
@@ -269,14 +271,8 @@ class _SetFlags:
         conn.execute("UPDATE folder SET highestmodseq=? WHERE id=?", (modseq, row["id"]))
         return modseq
 
-    def committed(self) -> None:
-        return None
 
-    def discard(self) -> None:
-        return None
-
-
-class _Expunge:
+class _Expunge(DatabaseOperation):
     """A removal, as a group-commit operation: rows (with their tombstones and the
     mailbox usage) in the batch's transaction, files unlinked once it committed."""
 
@@ -285,9 +281,6 @@ class _Expunge:
         self.owner, self.postoffice, self.mailbox, self.folder = owner, postoffice, mailbox, folder
         self.uids = uids
         self.paths: list[str] = []
-
-    def prepare(self) -> None:
-        return None
 
     def apply(self, conn: sqlite3.Connection) -> int:
         row = self.owner._folder(conn, self.postoffice, self.mailbox, self.folder)
@@ -312,16 +305,13 @@ class _Expunge:
         self.paths = []         # rolled back: the files still belong to their rows
 
 
-class _ClaimRecent:
+class _ClaimRecent(DatabaseOperation):
     """A \\Recent claim (see :meth:`SqliteMessageStore.claim_recent`) as a group-commit
     operation: an IMAP session claims after each APPEND, and a claim of its own each
     would queue on the write lock behind the writer's batches."""
 
     def __init__(self, folder_id: int, folder: str, mailbox: str, upto: int) -> None:
         self.folder_id, self.folder, self.mailbox, self.upto = folder_id, folder, mailbox, upto
-
-    def prepare(self) -> None:
-        return None
 
     def apply(self, conn: sqlite3.Connection) -> int:
         current = conn.execute("SELECT recent_uid, uidnext FROM folder WHERE id=?",
@@ -335,14 +325,8 @@ class _ClaimRecent:
             conn.execute("UPDATE folder SET recent_uid=? WHERE id=?", (upto, self.folder_id))
         return mark
 
-    def committed(self) -> None:
-        return None
 
-    def discard(self) -> None:
-        return None
-
-
-class _NoteCrlfSizes:
+class _NoteCrlfSizes(DatabaseOperation):
     """Record CRLF sizes (``message_crlf_size``: what POP3 and IMAP's RFC822.SIZE
     report) computed by a reader. A cache of what can be computed again: nobody waits
     for it, and a reader never takes the write lock for it."""
@@ -352,18 +336,9 @@ class _NoteCrlfSizes:
     def __init__(self, sizes: list[tuple[str, int]]) -> None:
         self.sizes = sizes
 
-    def prepare(self) -> None:
-        return None
-
     def apply(self, conn: sqlite3.Connection) -> None:
         conn.executemany("INSERT OR REPLACE INTO message_crlf_size (path, octets) "
                          "VALUES (?, ?)", self.sizes)
-
-    def committed(self) -> None:
-        return None
-
-    def discard(self) -> None:
-        return None
 
 
 class SqliteMessageStore:

@@ -42,7 +42,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from postroom.store.backends.sqlite.tracking import event_rows, insert_rows
-from postroom.store.groupcommit import GroupCommitWriter, Operation, WriterStats
+from postroom.store.groupcommit import (
+    DatabaseOperation,
+    GroupCommitWriter,
+    Operation,
+    WriterStats,
+)
 from postroom.store.processes import process_alive
 from postroom.store.queue import (
     AREAS,
@@ -225,16 +230,13 @@ class _EnqueueOnce(_Enqueue):
         return super().apply(conn)
 
 
-class _Route:
+class _Route(DatabaseOperation):
     """Remove one entry and create its successors, sharing its body bytes."""
 
     def __init__(self, entry_id: int, targets: Sequence[tuple[str, Envelope]],
                  at: float | None = None, error: str | None = None) -> None:
         self.entry_id, self.targets = entry_id, targets
         self.at, self.error = at, error
-
-    def prepare(self) -> None:
-        return None
 
     def apply(self, conn: sqlite3.Connection) -> list[QueueEntry]:
         old = conn.execute("DELETE FROM queue_entry WHERE id=? RETURNING *",
@@ -296,14 +298,8 @@ class _Route:
             at += len(op.targets)
         return results
 
-    def committed(self) -> None:
-        return None
 
-    def discard(self) -> None:
-        return None
-
-
-class _Ack:
+class _Ack(DatabaseOperation):
     """Remove a finished entry (one DELETE); its segment is collected later."""
 
     single_statement = True      # a DELETE that matched nothing changed nothing
@@ -311,9 +307,6 @@ class _Ack:
     def __init__(self, owner: SqliteQueue, entry_id: int, worker: str | None) -> None:
         self.owner, self.entry_id, self.worker = owner, entry_id, worker
         self.segment: str | None = None
-
-    def prepare(self) -> None:
-        return None
 
     def apply(self, conn: sqlite3.Connection) -> None:
         rows = _delete_finished(conn, [self.entry_id], self.worker)
@@ -346,9 +339,6 @@ class _Ack:
     def committed(self) -> None:
         if self.segment is not None:
             self.owner._collect_later(self.segment)
-
-    def discard(self) -> None:
-        return None
 
 
 class SqliteQueue:

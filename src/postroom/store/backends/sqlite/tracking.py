@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from postroom.store.groupcommit import DatabaseOperation
 from postroom.store.tracking import TrackingEvent
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _params(event: TrackingEvent) -> tuple[Any, ...]:
             str(event.recipient)[:MAX_FIELD], str(event.detail)[:MAX_FIELD])
 
 
-class _Record:
+class _Record(DatabaseOperation):
     """Group-commit operation: insert some tracking rows (no file work)."""
 
     single_statement = True
@@ -56,9 +57,6 @@ class _Record:
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
         self.rows = rows
 
-    def prepare(self) -> None:
-        return None
-
     def apply(self, conn: sqlite3.Connection) -> None:
         insert_rows(conn, self.rows)
 
@@ -66,12 +64,6 @@ class _Record:
     def apply_batch(conn: sqlite3.Connection, ops: Sequence[_Record]) -> list[None]:
         insert_rows(conn, [row for op in ops for row in op.rows])
         return [None] * len(ops)
-
-    def committed(self) -> None:
-        return None
-
-    def discard(self) -> None:
-        return None
 
 
 class SqliteTracking:
