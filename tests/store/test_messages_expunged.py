@@ -147,3 +147,33 @@ def test_old_records_are_pruned_and_older_resyncs_get_every_absent_uid(
     assert msgs.expunged_since("example", "bob", "Inbox", start) == [(1, 5)]
     # Within the window the answer is exact.
     assert msgs.expunged_since("example", "bob", "Inbox", highest(box) - 1) == [(5, 5)]
+
+
+def test_flag_changes_removals_and_claims_sent_together_each_get_their_own_answer(
+        store: Store) -> None:
+    """IMAP sessions hand these to the message writer at once: in one batch each still
+    sees the ones before it (one new mod-sequence each), a bad one fails alone, and
+    a removal takes the message's recorded CRLF size with it."""
+    make_mailbox(store)
+    uids = [store.messages.append("example", "bob", "Inbox", message(n)).uid
+            for n in range(1, 7)]
+    paths = {m.uid: m.path for m in store.messages.list_messages("example", "bob", "Inbox")}
+    store.messages.note_crlf_sizes([(paths[uids[0]], 5000)]).result()
+    start = store.messages.list_folders("example", "bob")
+    highest = next(f.highestmodseq for f in start if f.name == "Inbox")
+    flags = [store.messages.set_flags_async("example", "bob", "Inbox", [uid], ["\\Seen"])
+             for uid in uids[1:5]]
+    missing = store.messages.set_flags_async("example", "bob", "Nowhere", [uids[1]],
+                                             ["\\Seen"])
+    removed = store.messages.expunge_async("example", "bob", "Inbox", [uids[0], 999])
+    claim = store.messages.claim_recent_async("example", "bob", "Inbox", uids[-1])
+    assert sorted(f.result() for f in flags) == [highest + n for n in range(1, 5)]
+    with pytest.raises(MessageStoreError):
+        missing.result()
+    assert removed.result() == 1
+    assert claim.result() == 0
+    assert store.messages.claim_recent("example", "bob", "Inbox", uids[-1]) == uids[-1]
+    seen = {m.uid: m.flags for m in store.messages.list_messages("example", "bob", "Inbox")}
+    assert uids[0] not in seen and seen[uids[5]] == ()
+    assert all(seen[uid] == ("\\Seen",) for uid in uids[1:5])
+    assert store.conn.execute("SELECT COUNT(*) FROM message_crlf_size").fetchone()[0] == 0

@@ -209,7 +209,8 @@ class MessageStore(Protocol):
 
     def set_flags(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int],
                   flags: Iterable[str], mode: FlagMode = "add") -> int:
-        """Change flags; return the folder's new HIGHESTMODSEQ."""
+        """Change flags; return the folder's new HIGHESTMODSEQ. Not from inside a
+        ``store.transaction()``: the change is committed by the group-commit writer."""
 
     def set_flags_async(self, postoffice: str, mailbox: str, folder: str,
                         uids: Iterable[int], flags: Iterable[str], mode: FlagMode = "add",
