@@ -177,3 +177,10 @@ def test_flag_changes_removals_and_claims_sent_together_each_get_their_own_answe
     assert uids[0] not in seen and seen[uids[5]] == ()
     assert all(seen[uid] == ("\\Seen",) for uid in uids[1:5])
     assert store.conn.execute("SELECT COUNT(*) FROM message_crlf_size").fetchone()[0] == 0
+    # The asynchronous removal's file goes in the background, soon after the commit.
+    gone = store.home.messages / paths[uids[0]]
+    deadline = time.monotonic() + 10
+    while gone.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not gone.exists()
+    assert (store.home.messages / paths[uids[1]]).exists()

@@ -43,11 +43,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import itertools
+import logging
 import os
+import queue
 import re
 import secrets
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
@@ -81,6 +84,8 @@ from postroom.store.wake import MAILBOX_CHANGES, Waker
 
 if TYPE_CHECKING:
     from postroom.store.store import Store
+
+log = logging.getLogger(__name__)
 
 UIDVALIDITY_KEY = "messages.last_uidvalidity"
 TOMBSTONE_WINDOW = 100_000
@@ -277,9 +282,10 @@ class _Expunge(DatabaseOperation):
     mailbox usage) in the batch's transaction, files unlinked once it committed."""
 
     def __init__(self, owner: SqliteMessageStore, postoffice: str, mailbox: str,
-                 folder: str, uids: list[int]) -> None:
+                 folder: str, uids: list[int], caller_unlinks: bool = False) -> None:
         self.owner, self.postoffice, self.mailbox, self.folder = owner, postoffice, mailbox, folder
         self.uids = uids
+        self.caller_unlinks = caller_unlinks
         self.paths: list[str] = []
 
     def apply(self, conn: sqlite3.Connection) -> int:
@@ -299,7 +305,10 @@ class _Expunge(DatabaseOperation):
         return len(rows)
 
     def committed(self) -> None:
-        self.owner._unlink(self.paths)
+        # Not in the writer thread: with the file system's online discard an unlink
+        # waits for the disk, and the next batch would wait behind it.
+        if not self.caller_unlinks:
+            self.owner._unlink_later(self.paths)
 
     def discard(self) -> None:
         self.paths = []         # rolled back: the files still belong to their rows
@@ -359,6 +368,9 @@ class SqliteMessageStore:
                                          self._flush, max_batch=max_batch,
                                          after_commit=lambda _ops: self._changed(),
                                          gate=store.write_gate)
+        self._doomed: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
+        self._unlinker: threading.Thread | None = None
+        self._unlinker_lock = threading.Lock()
         self.removed_temp_files = self._remove_dead_temp_files()
 
     @property
@@ -371,6 +383,11 @@ class SqliteMessageStore:
 
     def close(self) -> None:
         self._writer.close()
+        with self._unlinker_lock:
+            unlinker, self._unlinker = self._unlinker, None
+        if unlinker is not None:
+            self._doomed.put(None)
+            unlinker.join(30)
         self._waker.close()
 
     # -- folders -----------------------------------------------------------------------
@@ -732,12 +749,16 @@ class SqliteMessageStore:
         return mapping
 
     def expunge(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int]) -> int:
-        return self.expunge_async(postoffice, mailbox, folder, uids).result()
+        op = _Expunge(self, postoffice, mailbox, canonical_folder(folder), self._uids(uids),
+                      caller_unlinks=True)
+        removed = self._writer.submit(op).result()
+        self._unlink(op.paths)          # here, in the caller's thread: gone on return
+        return int(removed)
 
     def expunge_async(self, postoffice: str, mailbox: str, folder: str,
                       uids: Iterable[int]) -> Future[int]:
         """As :meth:`expunge`, returning at once (group commit, as :meth:`set_flags_async`);
-        the files go once the batch committed."""
+        the files go once the batch committed, in the background (:meth:`_unlink_later`)."""
         uid_list = self._uids(uids)
         return self._writer.submit(_Expunge(self, postoffice, mailbox,
                                             canonical_folder(folder), uid_list))
@@ -914,6 +935,25 @@ class SqliteMessageStore:
         for rel in paths:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.root / rel)
+
+    def _unlink_later(self, paths: list[str]) -> None:
+        """Remove files of committed removals in a background thread. A file left by a
+        crash before it ran is an orphan that :meth:`orphans` finds (its row is gone)."""
+        if not paths:
+            return
+        with self._unlinker_lock:
+            if self._unlinker is None:
+                self._unlinker = threading.Thread(target=self._unlink_forever,
+                                                  name="postroom-unlinker", daemon=True)
+                self._unlinker.start()
+            self._doomed.put(paths)
+
+    def _unlink_forever(self) -> None:
+        while (paths := self._doomed.get()) is not None:
+            try:
+                self._unlink(paths)
+            except OSError:     # pragma: no cover - the orphan sweep takes it later
+                log.warning("could not remove %d message files", len(paths), exc_info=True)
 
     def _remove_dead_temp_files(self) -> int:
         """Delete ``msg-<pid>-*.tmp`` (and the IMAP service's ``imap-append-<pid>-*.tmp``
