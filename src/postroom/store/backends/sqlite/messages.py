@@ -61,6 +61,7 @@ from postroom.store.groupcommit import (
     DatabaseOperation,
     GroupCommitWriter,
     Operation,
+    WriterClosed,
     WriterStats,
 )
 from postroom.store.messages import (
@@ -766,8 +767,14 @@ class SqliteMessageStore:
     # -- \Recent -----------------------------------------------------------------------
 
     def note_crlf_sizes(self, sizes: list[tuple[str, int]]) -> Future[None]:
-        """Record (path, CRLF size) pairs with the next group commit; do not wait."""
-        return self._writer.submit(_NoteCrlfSizes(sizes))
+        """Record (path, CRLF size) pairs with the next group commit; do not wait. A
+        store closing meanwhile records nothing (the sizes are computed again)."""
+        try:
+            return self._writer.submit(_NoteCrlfSizes(sizes))
+        except WriterClosed:
+            skipped: Future[None] = Future()
+            skipped.set_result(None)
+            return skipped
 
     def claim_recent(self, postoffice: str, mailbox: str, folder: str, upto: int) -> int:
         return self.claim_recent_async(postoffice, mailbox, folder, upto).result()
