@@ -128,3 +128,27 @@ def test_one_delivery_is_recent_in_exactly_one_of_many_idle_sessions(
     finally:
         for client in clients:
             client.close()
+
+
+def test_an_append_to_the_selected_folder_is_recent_to_the_appending_session(
+        imap_server: ImapServer, bob: RawImap, second: RawImap) -> None:
+    """The appending session is the first told of its message (its own EXISTS), so
+    the message is recent there, and only there; the claim shares the append's
+    commit."""
+    imap_server.deliver(message(1))
+    imap_server.claim_recent()
+    assert _recent_line(bob.command("SELECT INBOX")) == b"* 0 RECENT"
+    assert _recent_line(second.command("SELECT INBOX")) == b"* 0 RECENT"
+    data = message(2)
+    lines = bob.command(b"APPEND INBOX {%d+}\r\n%s" % (len(data), data))
+    assert lines[:2] == [b"* 2 EXISTS", b"* 1 RECENT"]
+    assert lines[-1].startswith(b"a OK [APPENDUID ") and lines[-1].endswith(b"APPEND completed")
+    assert second.command("NOOP") == [b"* 2 EXISTS", b"* 0 RECENT", b"a OK NOOP completed"]
+    assert bob.command("FETCH 2 FLAGS") == [b"* 2 FETCH (FLAGS (\\Recent))",
+                                            b"a OK FETCH completed"]
+    assert second.command("FETCH 2 FLAGS") == [b"* 2 FETCH (FLAGS ())",
+                                               b"a OK FETCH completed"]
+    # Appending to another folder claims nothing: its first SELECT gets the message.
+    other = message(3)
+    bob.command(b"APPEND Drafts {%d+}\r\n%s" % (len(other), other))
+    assert _recent_line(second.command("SELECT Drafts")) == b"* 1 RECENT"
