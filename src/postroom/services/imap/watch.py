@@ -105,8 +105,11 @@ class FolderWatch:
     async def _run(self) -> None:
         while True:
             assert self._kick is not None
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+            # cancellation that arrives as the kick does, and stop() then waited forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._kick.wait()
             self._kick.clear()
             for key in list(self._waiters):
                 try:

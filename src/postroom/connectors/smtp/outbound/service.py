@@ -248,8 +248,11 @@ class SmtpOutService:
                 self._dispatch(entry)
             if entries and len(entries) >= min(room, 256):
                 continue
+            # asyncio.timeout, not wait_for (which, on Python 3.11, swallows a cancellation
+            # arriving with a wake-up: stop() would wait forever).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds())
+                async with asyncio.timeout(self.poll_seconds()):
+                    await self._wake.wait()
 
     def _reclaim_from_dead(self) -> int:
         prefix = f"{NAME}:{socket.gethostname()}:"
