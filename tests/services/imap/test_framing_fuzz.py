@@ -5,6 +5,7 @@ a good command after garbage is still understood."""
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -102,6 +103,8 @@ def test_split_input_gives_the_same_events(parts: list[bytes], step: int) -> Non
     whole = drive([data])
     pieces = drive([data[i:i + step] for i in range(0, len(data), step)])
     assert whole == pieces
+    if re.search(rb"\{\d+\+?\}\r\n", data):
+        return      # garbage announced a literal: waiting for its octets is right
     assert any(isinstance(e, Command) and e.tag == "z" for e in whole) or any(
         isinstance(e, bytes) for e in whole)
 
