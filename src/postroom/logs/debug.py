@@ -73,15 +73,7 @@ class DebugLog(ServiceLog):
             return None
         when = self.clock()
         prefix = f"{format_timestamp(when)}\t{'-' if connection_id is None else connection_id}\t"
-        lines = text.splitlines() or [""]
-        out = []
-        for line in lines:
-            if masker is not None:
-                line = masker.mask(line, from_client=from_client)
-            else:
-                line = mask_secrets(line)
-            out.append(prefix + one_line(line) + "\n")
-        return when, "".join(out)
+        return when, "".join(_lines(prefix, text, masker, from_client))
 
     def exchange(self, when: datetime, connection_id: int | str, command: str, reply: str,
                  masker: SecretMasker) -> str:
@@ -91,15 +83,22 @@ class DebugLog(ServiceLog):
         One call per command for the sessions (SMTP, POP3, IMAP), whose debug log is on
         by default: one time stamp, one prefix, no keyword arguments."""
         prefix = f"{format_timestamp(when)}\t{connection_id}\t"
-        out = []
-        for text, from_client in ((command, True), (reply, False)):
-            for line in (text.splitlines() or [""]) if ("\n" in text or "\r" in text) \
-                    else (text,):
-                out.append(prefix + one_line(masker.mask(line, from_client=from_client))
-                           + "\n")
-        return "".join(out)
+        return "".join(_lines(prefix, command, masker, True)
+                       + _lines(prefix, reply, masker, False))
 
     @staticmethod
     def session_masker() -> SecretMasker:
         """A fresh masker for one connection's transcript."""
         return SecretMasker()
+
+
+def _lines(prefix: str, text: str, masker: SecretMasker | None,
+           from_client: bool) -> list[str]:
+    """``text`` as log lines after ``prefix``: one per line of it, credentials masked
+    (by the session's ``masker`` when there is one), control characters escaped."""
+    out = []
+    for line in text.splitlines() or [""]:
+        line = mask_secrets(line) if masker is None else \
+            masker.mask(line, from_client=from_client)
+        out.append(prefix + one_line(line) + "\n")
+    return out

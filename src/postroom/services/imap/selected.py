@@ -18,7 +18,7 @@ Known limits: the listing is the folder's whole index, shared by the sessions of
 service (:mod:`.folder_index`); the cheap ``folder_state`` check (UIDNEXT,
 HIGHESTMODSEQ) skips it when nothing changed.
 ``\\Recent`` is shared through the store (RFC 3501 §2.3.2): the session that claims
-a message first (:meth:`.session.ImapSession.recent_mark`) has it in :attr:`recent`.
+a message first (:meth:`.session.ImapSession.recent_above`) has it in :attr:`recent`.
 """
 
 from __future__ import annotations

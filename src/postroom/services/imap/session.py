@@ -427,7 +427,9 @@ class ImapSession:
     async def recent_above(self, folder: str, uidvalidity: int, top: int,
                            readonly: bool) -> int:
         """The UID above which messages up to ``top`` are \\Recent to this session
-        (claiming them unless ``readonly``). When a session of this process already
+        (RFC 3501 §2.3.2: recent to the first session told of them, claimed through the
+        store so it holds across sessions and processes; ``readonly``: EXAMINE only
+        looks). When a session of this process already
         claimed up to ``top``, the store's mark is at least that and the answer is known
         without a store call: after a delivery only the first woken session asks."""
         key = (*self.where, folder, uidvalidity)
@@ -435,8 +437,8 @@ class ImapSession:
         known = marks.get(key, 0)
         if known >= top:
             return known
-        if readonly:
-            return await self.io(self.recent_mark, folder, top, readonly)
+        if readonly:                    # EXAMINE only looks
+            return await self.io(self.ctx.store.messages.recent_mark, *self.where, folder)
         if len(marks) > 10_000:
             marks.clear()
         # Noted before the claim, so that the sessions woken with this one do not all
@@ -449,12 +451,3 @@ class ImapSession:
             if marks.get(key) == top:
                 marks[key] = known
             raise
-
-    def recent_mark(self, folder: str, upto: int, readonly: bool) -> int:
-        """The folder's \\Recent mark before this session claims the messages up to
-        ``upto`` (RFC 3501 §2.3.2: recent to the first session told of them, through the
-        store so it holds across sessions and processes); EXAMINE only looks."""
-        messages = self.ctx.store.messages
-        if readonly or upto == 0:
-            return messages.recent_mark(*self.where, folder)
-        return messages.claim_recent(*self.where, folder, upto)

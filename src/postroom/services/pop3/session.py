@@ -59,6 +59,8 @@ log = logging.getLogger("postroom.pop3")
 MAX_AUTH_FAILURES = 10
 MAX_ERRORS = 25
 SMALL_MESSAGE = 256 * 1024
+"""Messages up to this size are sent with one write (read whole: bounded memory)."""
+HANDSHAKE_TIMEOUT = 30.0
 _GONE = wire.err("message was removed by another session", "SYS/PERM")
 
 
@@ -78,8 +80,6 @@ def _read_small(path: str | os.PathLike[str]) -> bytes:
         return b"".join(parts)
     finally:
         os.close(fd)
-"""Messages up to this size are sent with one write (read whole: bounded memory)."""
-HANDSHAKE_TIMEOUT = 30.0
 
 
 @dataclass

@@ -764,8 +764,6 @@ class SqliteMessageStore:
         return self._writer.submit(_Expunge(self, postoffice, mailbox,
                                             canonical_folder(folder), uid_list))
 
-    # -- \Recent -----------------------------------------------------------------------
-
     def note_crlf_sizes(self, sizes: list[tuple[str, int]]) -> Future[None]:
         """Record (path, CRLF size) pairs with the next group commit; do not wait. A
         store closing meanwhile records nothing (the sizes are computed again)."""
@@ -775,6 +773,8 @@ class SqliteMessageStore:
             skipped: Future[None] = Future()
             skipped.set_result(None)
             return skipped
+
+    # -- \Recent -----------------------------------------------------------------------
 
     def claim_recent(self, postoffice: str, mailbox: str, folder: str, upto: int) -> int:
         return self.claim_recent_async(postoffice, mailbox, folder, upto).result()
