@@ -45,7 +45,18 @@ statement each between the operations they came with.
 An operation whose ``apply`` runs exactly one SQL statement, with nothing after it
 that can fail, may say so with a true ``single_statement`` attribute: SQLite undoes
 a failed statement by itself, so it runs without a savepoint (two statements fewer
-per operation: enqueue is one INSERT).
+per operation: enqueue is one INSERT). The same holds for an ``apply`` that makes its
+checks first and then only writes what nothing but the database itself can refuse
+(an I/O error fails the whole batch anyway): an IMAP flag change, a \\Recent claim.
+Fewer statements matter beyond their own cost: the writer gives up the interpreter
+lock at every one, and under load each time waits to get it back.
+
+Operations whose class has a false ``durable`` attribute (IMAP flag changes,
+\\Recent claims, recorded CRLF sizes: what ``Store.transaction(durable=False)``
+describes) need not wait for the disk: a batch made only of them commits with
+``synchronous=NORMAL``, atomic and crash-safe but not flushed, and the next durable
+commit's flush of the same WAL file covers it. A power loss can undo such changes,
+never accepted mail; their callers are answered one flush sooner.
 
 The flush itself is supplied by the owner (``syncfs`` of the message filesystem, or
 ``fdatasync`` of a queue segment) and receives the prepared operations.
@@ -138,6 +149,7 @@ class GroupCommitWriter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._durable = True        # the connection's synchronous=FULL (store's default)
 
     def submit(self, op: Operation) -> Future[Any]:
         """Queue ``op`` for the next batch; the future completes after its commit."""
@@ -260,6 +272,7 @@ class GroupCommitWriter:
                    outcomes: list[tuple[Operation, Future[Any], Any, BaseException | None]],
                    ) -> None:
         """The batch's transaction: every operation under its savepoint, one COMMIT."""
+        self._synchronous(conn, any(getattr(op, "durable", True) for op, _ in ready))
         conn.execute("BEGIN IMMEDIATE")
         one_by_one_until = 0
         for index, (op, fut) in enumerate(ready):
@@ -294,6 +307,13 @@ class GroupCommitWriter:
                 conn.execute("RELEASE op")
             outcomes.append((op, fut, result, None))
         conn.execute("COMMIT")
+
+    def _synchronous(self, conn: sqlite3.Connection, durable: bool) -> None:
+        """``synchronous=FULL`` for a batch with a durable operation, else ``NORMAL``
+        (see the module docstring); changed only when the batch differs."""
+        if durable != self._durable:
+            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._durable = durable
 
     @staticmethod
     def _apply_run(conn: sqlite3.Connection, ready: Batch, start: int,

@@ -69,6 +69,11 @@ class QuotaExceeded(MessageStoreError):
         self.quota = quota
 
 
+CLAIM_ALL = 1 << 32
+"""``claim_recent(..., upto=CLAIM_ALL)``: whatever the folder holds when the claim is
+applied (above every IMAP UID, which has 32 bits)."""
+
+
 @dataclass(frozen=True)
 class AppendResult:
     uid: int
@@ -246,7 +251,9 @@ class MessageStore(Protocol):
         (RFC 3501 §2.3.2: recent to exactly one session); return the folder's previous
         recent mark. The caller's recent messages are the UIDs above the returned mark up
         to ``upto``: the mark only rises, in one transaction, so concurrent claimers, in
-        one process or several, get disjoint ranges."""
+        one process or several, get disjoint ranges. An ``upto`` beyond the folder's
+        last UID (:data:`CLAIM_ALL`) claims up to that UID as the claim is applied (an
+        APPEND's claim handed over with it, before its UID is known)."""
 
     def claim_recent_async(self, postoffice: str, mailbox: str, folder: str,
                            upto: int) -> Future[int]:

@@ -228,6 +228,37 @@ def test_fetch_items(imap_server: ImapServer, bob: RawImap) -> None:
     assert imap_server.service.cache is not None and imap_server.service.cache.parses == 1
 
 
+def test_search_on_one_header_field_again_after_new_mail_and_expunge(
+        imap_server: ImapServer, bob: RawImap) -> None:
+    """SEARCH SUBJECT alone takes a quicker road than other keys and remembers its
+    answers per message: asked again, after new mail and after an expunge, it says
+    what the general matcher says (the same key inside OR), encoded words included."""
+    for n, subject in enumerate(["Report March", "report april",
+                                 "=?utf-8?q?R=C3=A9port_mai?=", "lunch"], 1):
+        imap_server.deliver(message(n, subject=subject))
+    imap_server.claim_recent()
+    bob.command("SELECT INBOX")
+
+    def search(needle: str) -> bytes:
+        quick = bob.command(f'SEARCH SUBJECT "{needle}"')
+        assert quick == bob.command(f'SEARCH OR SUBJECT "{needle}" SUBJECT "{needle}"')
+        assert quick[-1] == b"a OK SEARCH completed"
+        return quick[0]
+
+    assert search("REPORT") == b"* SEARCH 1 2"
+    assert search("port") == b"* SEARCH 1 2 3"      # the third only once decoded
+    assert search("report") == b"* SEARCH 1 2"      # again: the remembered answers
+    assert search("nothing") == b"* SEARCH"
+    imap_server.deliver(message(5, subject="report June"))
+    assert bob.command("NOOP")[0] == b"* 5 EXISTS"
+    assert search("report") == b"* SEARCH 1 2 5"
+    assert bob.command("STORE 1 +FLAGS.SILENT (\\Deleted)") == [b"a OK STORE completed"]
+    assert bob.command("EXPUNGE") == [b"* 1 EXPUNGE", b"a OK EXPUNGE completed"]
+    assert search("report") == b"* SEARCH 1 4"
+    assert bob.command('UID SEARCH SUBJECT "report"') == [b"* SEARCH 2 5",
+                                                         b"a OK UID SEARCH completed"]
+
+
 def test_store_search_expunge(imap_server: ImapServer, bob: RawImap) -> None:
     for n in range(1, 5):
         imap_server.deliver(message(n, subject=f"topic {n % 2}"))

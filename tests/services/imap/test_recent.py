@@ -148,7 +148,13 @@ def test_an_append_to_the_selected_folder_is_recent_to_the_appending_session(
                                             b"a OK FETCH completed"]
     assert second.command("FETCH 2 FLAGS") == [b"* 2 FETCH (FLAGS ())",
                                                b"a OK FETCH completed"]
+    # Two at once (MULTIAPPEND): both are the appending session's.
+    three, four = message(3), message(4)
+    lines = bob.command(b"APPEND INBOX {%d+}\r\n%s {%d+}\r\n%s" % (
+        len(three), three, len(four), four))
+    assert lines[:2] == [b"* 4 EXISTS", b"* 3 RECENT"]
+    assert second.command("NOOP") == [b"* 4 EXISTS", b"* 0 RECENT", b"a OK NOOP completed"]
     # Appending to another folder claims nothing: its first SELECT gets the message.
-    other = message(3)
+    other = message(5)
     bob.command(b"APPEND Drafts {%d+}\r\n%s" % (len(other), other))
     assert _recent_line(second.command("SELECT Drafts")) == b"* 1 RECENT"

@@ -49,9 +49,11 @@ from postroom.services.imap.places import (
 )
 from postroom.services.imap.selected import SelectedFolder
 from postroom.services.imap.session import State
-from postroom.store.messages import FolderInfo, MessageStoreError, QuotaExceeded
+from postroom.store.messages import CLAIM_ALL, FolderInfo, MessageStoreError, QuotaExceeded
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from postroom.services.imap.session import ImapSession
 
 SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
@@ -346,12 +348,21 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
         return
     results = []
     refusal: tuple[str, str] | None = None
+    selected = s.selected
+    claim = selected is not None and not selected.readonly and \
+        place.key == (*s.where, selected.folder)
+    claimed: Future[int] | None = None
     try:
-        for message in c.messages:
+        for n, message in enumerate(c.messages, 1):
             flags = allowed_flags([f for f in message.flags if f != "\\Recent"], have)
             date = message.date.timestamp() if message.date else time.time()
             future = s.ctx.store.messages.append_async(*place.key, message.data, flags,
                                                        date)
+            if claim and n == len(c.messages):
+                # Into the selected folder: this session is the first told of the
+                # message, so its \Recent claim goes to the writer with it (one
+                # commit, not a second one from the sync below).
+                claimed = s.ctx.store.messages.claim_recent_async(*place.key, CLAIM_ALL)
             results.append(await asyncio.wrap_future(future))
     except QuotaExceeded as exc:
         refusal = (f"mailbox is full: {exc.message}", "OVERQUOTA")
@@ -363,6 +374,11 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
         for message in c.messages:
             if isinstance(message.data, Path):
                 message.data.unlink(missing_ok=True)
+    if claimed is not None:
+        if refusal is None:
+            await s.claimed_with_append(claimed, results[-1].uid)
+        else:
+            claimed.cancel()
     if refusal is not None:
         s.done(c, "NO", *refusal)
         return

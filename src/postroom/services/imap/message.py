@@ -606,6 +606,12 @@ class MessageView:
         "1.MIME", "2.HEADER.FIELDS (From Subject)", "HEADER.FIELDS.NOT (X-A)" ...
         Raises ValueError for a spec that is not section syntax.
         """
+        if "HEADER.FIELDS" in spec:
+            # Kept per spec: a client's message list asks for the same few fields of
+            # the same messages at every refresh.
+            cached = self._cache.get(spec)
+            if cached is not None:
+                return cached  # type: ignore[return-value]
         numbers, rest = _split_spec(spec)
         node = self._find(numbers)
         if node is None:
@@ -629,11 +635,6 @@ class MessageView:
         if word == "HEADER":
             return data[node.start:node.body_start]
         if word in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
-            # Kept per spec: a client's message list asks for the same few fields of
-            # the same messages at every refresh.
-            cached = self._cache.get(spec)
-            if cached is not None:
-                return cached  # type: ignore[return-value]
             names = _field_names(rest[len(word):])
             keep = word == "HEADER.FIELDS"
             out = [data[a:b] for (name, _), (a, b) in zip(node.header.fields, node.header.spans,

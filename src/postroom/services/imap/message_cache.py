@@ -29,6 +29,8 @@ is sized for a server's working set: 20 users paging through 200 messages each
 already touch 4,000 messages, and an LRU smaller than that misses on most FETCHes."""
 HEADER_MAX_BYTES = 128 * 1024 * 1024
 ENTRY_OVERHEAD = 200
+MAX_ANSWERS = 8
+"""Search answers remembered per header block (:meth:`HeaderView.contains`)."""
 _FIRST_READ = 8192
 
 
@@ -73,12 +75,35 @@ class HeaderView:
     same answers as :class:`.message.MessageView` (``header_values``, ``has_header``)
     from the header octets alone, plus a cheap test that rules messages out."""
 
-    __slots__ = ("_flat", "_values", "raw")
+    __slots__ = ("_answers", "_flat", "_values", "raw")
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
         self._values: dict[str, list[str]] | None = None
         self._flat: bytes | None = None
+        self._answers: dict[tuple[str, str], bool] | None = None
+
+    def contains(self, name: str, needle: str) -> bool:
+        """Does a value of field ``name`` contain ``needle`` (casefolded)?
+
+        The answer is remembered (a few per message): a message's header never
+        changes, and clients repeat their searches (a list view with a filter
+        refreshes, a saved search is run again), so a repeated SEARCH costs one
+        lookup per message instead of a scan of its header.
+        """
+        answers = self._answers
+        if answers is None:
+            answers = self._answers = {}
+        else:
+            found = answers.get((name, needle))
+            if found is not None:
+                return found
+            if len(answers) >= MAX_ANSWERS:
+                answers.clear()
+        found = self.may_contain(needle) and any(
+            needle in v.casefold() for v in self.header_values(name))
+        answers[(name, needle)] = found
+        return found
 
     def may_contain(self, needle: str) -> bool:
         """False only when no header value can contain ``needle`` (casefolded).
@@ -164,7 +189,8 @@ class HeaderCache:
 
 def _cost(view: HeaderView, path: str) -> int:
     """Octets an entry is charged: the header block, the flattened copy the quick test
-    keeps of it once a search has run, the path and the objects around them."""
+    keeps of it once a search has run, the path and the objects around them (the
+    remembered search answers among them)."""
     return 2 * len(view.raw) + len(path) + ENTRY_OVERHEAD
 
 

@@ -386,6 +386,8 @@ def _headers(m: SearchMessage) -> MessageView | HeaderSource:
 class HeaderSource(Protocol):
     def header_values(self, name: str) -> list[str]: ...
     def has_header(self, name: str) -> bool: ...
+    # Optional: ``contains(name, needle) -> bool``, the answer of a header key at once
+    # (:meth:`.message_cache.HeaderView.contains`).
 
 
 def _header_matcher(name: str, substring: str) -> Matcher:
@@ -395,9 +397,9 @@ def _header_matcher(name: str, substring: str) -> Matcher:
 
     def match(m: SearchMessage) -> bool:
         source = _headers(m)
-        may_contain = getattr(source, "may_contain", None)
-        if may_contain is not None and not may_contain(needle):
-            return False
+        contains = getattr(source, "contains", None)
+        if contains is not None:
+            return bool(contains(name, needle))
         return any(needle in v.casefold() for v in source.header_values(name))
 
     return match

@@ -78,6 +78,7 @@ class State(Enum):
 
 
 ANY = frozenset({"CAPABILITY", "NOOP", "LOGOUT", "ID"})
+
 ALLOWED: dict[State, frozenset[str]] = {
     State.NOT_AUTHENTICATED: ANY | {"STARTTLS", "AUTHENTICATE", "LOGIN"},
     State.AUTHENTICATED: ANY | {
@@ -86,10 +87,29 @@ ALLOWED: dict[State, frozenset[str]] = {
         "GETQUOTAROOT", "GETQUOTA", "COMPRESS", "SETACL", "DELETEACL", "GETACL",
         "LISTRIGHTS", "MYRIGHTS"},
 }
+
 ALLOWED[State.SELECTED] = ALLOWED[State.AUTHENTICATED] | {
     "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "UID EXPUNGE", "SEARCH", "FETCH", "STORE",
     "COPY", "MOVE", "SORT", "THREAD"}
 ALLOWED[State.LOGOUT] = frozenset()
+
+
+_HANDLERS: dict[str, Any] = {}
+
+
+def _handlers() -> dict[str, Any]:
+    """Every command's handler by name, gathered on first use: the command modules
+    import this one, so they cannot be imported at the top (and an import statement
+    run at every command cost a few microseconds each time)."""
+    from postroom.services.imap import (
+        acl_commands,
+        auth_commands,
+        mailbox_commands,
+        message_commands,
+    )
+    for module in (acl_commands, message_commands, mailbox_commands, auth_commands):
+        _HANDLERS.update(module.HANDLERS)       # later modules win a shared name (CHECK)
+    return _HANDLERS
 
 
 @dataclass
@@ -145,6 +165,9 @@ class ImapSession:
         self.mailbox_id: int | None = None
         self.selected: SelectedFolder | None = None
         self.place: Place | None = None      # where the selected folder lives
+        # \Recent claims made with this session's APPENDs: (mark before, appended UID)
+        # by recent_marks' key, for the sync that tells it of its new message.
+        self.own_recent: dict[tuple[str, str, str, int], tuple[int, int]] = {}
         self.flags = SessionFlags()
         self.auth_failures = 0
         self.errors = 0
@@ -331,12 +354,6 @@ class ImapSession:
         return list(dict.fromkeys(caps))
 
     async def dispatch(self, command: cmd.Command) -> None:
-        from postroom.services.imap import (
-            acl_commands,
-            auth_commands,
-            mailbox_commands,
-            message_commands,
-        )
         name = command.name
         if name not in ALLOWED[self.state]:
             where = ("log in first" if self.state is State.NOT_AUTHENTICATED else
@@ -344,8 +361,7 @@ class ImapSession:
                      f"not allowed in the {self.state.value} state")
             self.done(command, "BAD", f"{name}: {where}")
             return
-        handler = (auth_commands.HANDLERS.get(name) or mailbox_commands.HANDLERS.get(name)
-                   or message_commands.HANDLERS.get(name) or acl_commands.HANDLERS.get(name))
+        handler = (_HANDLERS or _handlers()).get(name)
         if handler is None:
             self.done(command, "BAD", f"{name} is not supported")
             return
@@ -424,6 +440,23 @@ class ImapSession:
             return indexes.get(self.ctx.store, *key)
         return await self.io(indexes.get, self.ctx.store, *key)
 
+    async def claimed_with_append(self, claim: Future[int], uid: int) -> None:
+        """Note the \\Recent claim an APPEND into the selected folder handed to the
+        store's writer right after the message (``claim_recent_async`` up to whatever
+        the folder holds): it commits with the APPEND, so the sync that follows does
+        not wait for a second commit of its own. The claim covers at least ``uid``."""
+        folder = self.selected
+        try:
+            mark = await self.commit(claim)
+        except Exception:               # the sync claims as usual
+            return
+        if folder is None:
+            return
+        key = (*self.where, folder.folder, folder.uidvalidity)
+        self.own_recent[key] = (mark, uid)
+        marks = self.ctx.recent_marks
+        marks[key] = max(marks.get(key, 0), uid)
+
     async def recent_above(self, folder: str, uidvalidity: int, top: int,
                            readonly: bool) -> int:
         """The UID above which messages up to ``top`` are \\Recent to this session
@@ -433,6 +466,9 @@ class ImapSession:
         claimed up to ``top``, the store's mark is at least that and the answer is known
         without a store call: after a delivery only the first woken session asks."""
         key = (*self.where, folder, uidvalidity)
+        own = self.own_recent.pop(key, None)
+        if own is not None and top <= own[1]:
+            return own[0]       # claimed with its APPEND (claimed_with_append)
         marks = self.ctx.recent_marks
         known = marks.get(key, 0)
         if known >= top:

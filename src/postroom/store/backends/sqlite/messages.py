@@ -248,7 +248,11 @@ class _Append:
 class _SetFlags(DatabaseOperation):
     """A flag change, as a group-commit operation: the sessions of one process that
     change flags at the same time share one transaction (and its wait for the write
-    lock) instead of one each."""
+    lock) instead of one each. Not durable (see ``Store.transaction``); the folder is
+    checked before anything is written, so no savepoint is needed (see groupcommit)."""
+
+    durable = False
+    single_statement = True
 
     def __init__(self, owner: SqliteMessageStore, postoffice: str, mailbox: str,
                  folder: str, uids: list[int], wanted: set[str], mode: FlagMode) -> None:
@@ -318,7 +322,11 @@ class _Expunge(DatabaseOperation):
 class _ClaimRecent(DatabaseOperation):
     """A \\Recent claim (see :meth:`SqliteMessageStore.claim_recent`) as a group-commit
     operation: an IMAP session claims after each APPEND, and a claim of its own each
-    would queue on the write lock behind the writer's batches."""
+    would queue on the write lock behind the writer's batches. Not durable (a lost
+    claim shows a message as \\Recent once more); checked before it writes."""
+
+    durable = False
+    single_statement = True
 
     def __init__(self, folder_id: int, folder: str, mailbox: str, upto: int) -> None:
         self.folder_id, self.folder, self.mailbox, self.upto = folder_id, folder, mailbox, upto
@@ -341,6 +349,7 @@ class _NoteCrlfSizes(DatabaseOperation):
     report) computed by a reader. A cache of what can be computed again: nobody waits
     for it, and a reader never takes the write lock for it."""
 
+    durable = False
     single_statement = True
 
     def __init__(self, sizes: list[tuple[str, int]]) -> None:
