@@ -81,6 +81,7 @@ class AppendResult:
     modseq: int
     size: int
     duplicate: bool = False    # delivery_id was seen before: nothing was stored again
+    path: str = ""             # the message file, relative to DIR/messages ("" if duplicate)
 
 
 @dataclass(frozen=True)

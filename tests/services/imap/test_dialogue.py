@@ -257,6 +257,14 @@ def test_search_on_one_header_field_again_after_new_mail_and_expunge(
     assert search("report") == b"* SEARCH 1 4"
     assert bob.command('UID SEARCH SUBJECT "report"') == [b"* SEARCH 2 5",
                                                          b"a OK UID SEARCH completed"]
+    # A message this session appends is searched from the bytes it sent: no file read.
+    headers = imap_server.service.headers
+    reads = headers.reads
+    data = message(6, subject="Report from APPEND")
+    assert bob.command(b"APPEND INBOX {%d+}\r\n%s" % (len(data), data))[-1].startswith(
+        b"a OK [APPENDUID ")
+    assert search("report") == b"* SEARCH 1 4 5"
+    assert headers.reads == reads
 
 
 def test_store_search_expunge(imap_server: ImapServer, bob: RawImap) -> None:
@@ -399,3 +407,18 @@ def test_idle_is_woken_by_the_store_not_by_the_poll(imap_server: ImapServer,
                    timeout=60)
     assert bob.line() == b"* 2 EXISTS"          # long before the minute's poll
     bob.send(b"DONE\r\n")
+
+
+def test_a_selected_folder_deleted_by_another_session_ends_the_session(
+        imap_server: ImapServer, bob: RawImap) -> None:
+    """Each command checks the selected folder (by its row in the store): once another
+    session deletes it, the next command gets BYE, as RFC 3501 §7.1.5 allows."""
+    other = RawImap(imap_server.host, imap_server.port)
+    assert other.login()[-1].startswith(b"l OK")
+    assert other.command("CREATE Projects") == [b"a OK CREATE completed"]
+    assert bob.command("SELECT Projects")[-1] == b"a OK [READ-WRITE] SELECT completed"
+    assert bob.command("NOOP") == [b"a OK NOOP completed"]
+    assert other.command("DELETE Projects") == [b"a OK DELETE completed"]
+    assert bob.command("NOOP")[0] == b"* BYE the selected mailbox was deleted"
+    assert bob.closed_by_server()
+    other.close()

@@ -92,7 +92,8 @@ async def select(s: ImapSession, c: cmd.Select) -> None:
         return
     readonly = c.name == "EXAMINE" or not any(r in have for r in "swte")
     uidvalidity, uidnext, highestmodseq = index.state
-    folder = SelectedFolder(name, readonly, uidvalidity, uidnext, highestmodseq)
+    folder = SelectedFolder(name, readonly, uidvalidity, uidnext, highestmodseq,
+                            folder_id=index.folder_id)
     folder.load(index.uids, index.info)
     s.select(folder, place)        # from here on ``s.where`` is the folder's owner
     mark = await s.recent_above(name, uidvalidity, folder.uids[-1] if folder.uids else 0,
@@ -374,6 +375,11 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
         for message in c.messages:
             if isinstance(message.data, Path):
                 message.data.unlink(missing_ok=True)
+    headers = s.ctx.headers
+    if headers is not None:
+        for message, result in zip(c.messages, results, strict=False):
+            if result.path and isinstance(message.data, bytes):
+                headers.add(result.path, message.data)
     if claimed is not None:
         if refusal is None:
             await s.claimed_with_append(claimed, results[-1].uid)

@@ -175,16 +175,25 @@ class HeaderCache:
         if view is not None:
             return view
         view = HeaderView(read_header(os.path.join(self._root, path)))
+        self.reads += 1
+        self._keep(path, view)
+        return view
+
+    def add(self, path: str, message: bytes) -> None:
+        """Keep the header of a message just stored at ``path`` from the bytes in hand
+        (an IMAP APPEND): a SEARCH after it then reads no file."""
+        if path not in self._views:
+            self._keep(path, HeaderView(header_of(message)))
+
+    def _keep(self, path: str, view: HeaderView) -> None:
         cost = _cost(view, path)
         with self._lock:
-            self.reads += 1
             if path not in self._views:
                 self._views[path] = view
                 self._bytes += cost
                 while self._views and self._bytes > self.max_bytes:
                     old_path, old = self._views.popitem(last=False)
                     self._bytes -= _cost(old, old_path)
-        return view
 
 
 def _cost(view: HeaderView, path: str) -> int:
@@ -201,6 +210,18 @@ def read_header(path: str) -> bytes:
         data = f.read(_FIRST_READ)
         if len(data) == _FIRST_READ and b"\n\n" not in data and b"\n\r\n" not in data:
             data += f.read()
+    return _header_block(data)
+
+
+def header_of(message: bytes) -> bytes:
+    """What :func:`read_header` reads from a file holding ``message``."""
+    data = message[:_FIRST_READ]
+    if len(data) == _FIRST_READ and b"\n\n" not in data and b"\n\r\n" not in data:
+        data = message
+    return _header_block(bytes(data))
+
+
+def _header_block(data: bytes) -> bytes:
     if b"\n" in data and data.count(b"\n") != data.count(b"\r\n"):
         data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     end = data.find(b"\r\n\r\n")

@@ -45,6 +45,7 @@ class SelectedFolder:
     pending_expunge: bool = False
     held_modseq: int = 0      # HIGHESTMODSEQ when expunges were first held back
     saved: list[int] = field(default_factory=list)   # SEARCHRES ``$``, as UIDs (RFC 5182)
+    folder_id: int = 0        # the store's row: each command's change check reads it by id
 
     def load(self, uids: list[int], info: dict[int, MessageInfo]) -> None:
         """Start from a folder index (copied: the index is shared and immutable)."""

@@ -41,11 +41,12 @@ class ImapService(ClientService):
             store, interval=int(store.settings.get("imap.general.idle_poll_interval")) / 1000,
             indexes=indexes)
         self.cache = MessageCache(store.home.messages)
+        self.headers = HeaderCache(store.home.messages)
         ctx = ImapContext(store=store, logins=self.logins, logs=self.logs, tls=self.tls,
                           indexes=indexes, hostname=self.hostname, store_pool=pool,
                           connection_ids=self.accept.connection_id, watch=self.watch,
                           cache=self.cache, failure_delay=self.auth_failure_delay,
-                          headers=HeaderCache(store.home.messages), processes=role.count)
+                          headers=self.headers, processes=role.count)
         return ImapListeners(ctx)
 
     def listener_specs(self) -> list[ListenerSpec]:

@@ -401,7 +401,9 @@ class ImapSession:
             return
         postoffice, mailbox = self.where
         if state is None:
-            state = mailboxes.folder_state(self.ctx.store, postoffice, mailbox, folder.folder)
+            state = mailboxes.folder_state_by_id(self.ctx.store, folder.folder_id) \
+                if folder.folder_id else \
+                mailboxes.folder_state(self.ctx.store, postoffice, mailbox, folder.folder)
         if state is None:
             self.write(wire.status("BYE", "the selected mailbox was deleted"))
             self.state = State.LOGOUT

@@ -233,7 +233,8 @@ class _Append:
                          "modseq, size, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                          (self.delivery_id, self.folder_id, uid, uidvalidity, modseq,
                           self.size, time.time()))
-        return AppendResult(uid=uid, uidvalidity=uidvalidity, modseq=modseq, size=self.size)
+        return AppendResult(uid=uid, uidvalidity=uidvalidity, modseq=modseq, size=self.size,
+                            path=self.path)
 
     def committed(self) -> None:
         if self.duplicate:
