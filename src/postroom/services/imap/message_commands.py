@@ -458,38 +458,40 @@ def _messages(s: ImapSession) -> list[Msg]:
     return [Msg(s, i + 1, folder.info[u]) for i, u in enumerate(folder.uids)]
 
 
-def _select(s: ImapSession, key: Any) -> list[Msg]:
+def _resolve(s: ImapSession, key: Any) -> Any:
     folder = s.selected
     assert folder is not None
     largest_uid = folder.uids[-1] if folder.uids else 0
-    resolved = resolve(key, folder.exists, largest_uid,
-                       search.SequenceSet.of(folder.saved_uids()))
-    if isinstance(resolved, search.Header) and resolved.substring and \
-            s.ctx.headers is not None:
-        return _select_by_header(s, resolved)
+    return resolve(key, folder.exists, largest_uid,
+                   search.SequenceSet.of(folder.saved_uids()))
+
+
+def _select(s: ImapSession, key: Any) -> list[Msg]:
+    resolved = _resolve(s, key)
+    found = _select_by_header(s, resolved)
+    if found is not None:
+        return found
     match = search.matcher(resolved)
     return [m for m in _messages(s) if match(m)]
 
 
-def _select_by_header(s: ImapSession, key: search.Header) -> list[Msg]:
+def _select_by_header(s: ImapSession, key: Any, max_reads: int | None = None,
+                      ) -> list[Msg] | None:
     """SEARCH on one header field, the commonest search (a client's quick filter, a
-    list view's search box): each message's cached header block is asked directly,
-    and only the messages found become :class:`Msg` (the same answers as the
-    general matcher, in less than half its time on a folder of 200 messages)."""
-    folder = s.selected
-    headers = s.ctx.headers
-    assert folder is not None and headers is not None
-    name, needle = key.name, key.substring.casefold()
-    info, found = folder.info, []
-    for seq, uid in enumerate(folder.uids, 1):
-        message = info[uid]
-        try:
-            hit = headers.get(message.path).contains(name, needle)
-        except FileNotFoundError:       # expunged meanwhile: no header, no match
-            continue
-        if hit:
-            found.append(Msg(s, seq, message))
-    return found
+    list view's search box), answered by the header cache in one loop, with a
+    :class:`Msg` only for the messages found: the same answers as the general matcher
+    in a fraction of its time. None when ``key`` is not such a search, or when more
+    than ``max_reads`` headers would have to be read from their files."""
+    folder, headers = s.selected, s.ctx.headers
+    if not (isinstance(key, search.Header) and key.substring and headers is not None
+            and folder is not None):
+        return None
+    info, uids = folder.info, folder.uids
+    positions = headers.search([info[u].path for u in uids], key.name,
+                               key.substring.casefold(), max_reads)
+    if positions is None:
+        return None
+    return [Msg(s, n + 1, info[uids[n]]) for n in positions]
 
 
 def _has_modseq(key: Any) -> bool:
@@ -516,8 +518,11 @@ async def search_(s: ImapSession, c: cmd.Search) -> None:
                        "BADCHARSET (US-ASCII UTF-8)")
         return
     try:
-        found = _select(s, c.key) if _search_is_cheap(s, c.key) else \
-            await s.io(_select, s, c.key)
+        found = _select_by_header(s, _resolve(s, c.key), INLINE_READS) \
+            if s.selected is not None and s.selected.exists <= INLINE_SEARCH else None
+        if found is None:
+            found = _select(s, c.key) if _search_is_cheap(s, c.key) else \
+                await s.io(_select, s, c.key)
     except ValueError as exc:
         _refuse_search(s, c, "BAD", f"invalid search: {exc}")
         return
@@ -668,7 +673,8 @@ async def _expunge_deleted(s: ImapSession, only: set[int] | None) -> int:
     assert folder is not None
     # The folder's index at its current state: brought up to date here when only a few
     # changes happened since (the usual case), in a store thread otherwise.
-    index = await s.folder_index((*s.where, folder.folder), mailboxes.folder_state(
+    index = await s.folder_index((*s.where, folder.folder), mailboxes.folder_state_by_id(
+        s.ctx.store, folder.folder_id) if folder.folder_id else mailboxes.folder_state(
         s.ctx.store, *s.where, folder.folder))
     if index is None:
         return 0

@@ -94,6 +94,13 @@ ALLOWED[State.SELECTED] = ALLOWED[State.AUTHENTICATED] | {
 ALLOWED[State.LOGOUT] = frozenset()
 
 
+HELD = frozenset({"APPEND", "CHECK", "CLOSE", "COPY", "EXAMINE", "EXPUNGE", "FETCH", "LIST",
+                  "LSUB", "MOVE", "NOOP", "SEARCH", "SELECT", "SORT", "STATUS", "STORE",
+                  "THREAD", "UID EXPUNGE", "UNSELECT"})
+"""Commands whose untagged responses wait for their tagged one (:meth:`ImapSession.send`):
+none of them waits for the client in between (IDLE, AUTHENTICATE do; STARTTLS and
+COMPRESS change the stream after their tagged response)."""
+
 _HANDLERS: dict[str, Any] = {}
 
 
@@ -175,6 +182,7 @@ class ImapSession:
         self._compress: Any = None
         self._decompress: Any = None
         self._read_task: asyncio.Task[bytes] | None = None
+        self._held: list[bytes] | None = None   # untagged responses awaiting the tagged one
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -291,13 +299,27 @@ class ImapSession:
     # -- output -----------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        held = self._held
+        if held:                        # what send() held back goes first, in one write
+            held.append(data)
+            data = b"".join(held)
+            held.clear()
         self._sent += len(data)
         if self._compress is not None:
             data = self._compress.compress(data) + self._compress.flush(zlib.Z_SYNC_FLUSH)
         self.conn.write(data)
 
     def send(self, data: bytes | list[bytes]) -> None:
-        self.write(data if isinstance(data, bytes) else b"".join(data))
+        """Untagged responses: written at once, or during a command of :data:`HELD`
+        with its tagged response (one write and one wake-up of the client instead of
+        two)."""
+        held = self._held
+        if held is None:
+            self.write(data if isinstance(data, bytes) else b"".join(data))
+        elif isinstance(data, bytes):
+            held.append(data)
+        else:
+            held.extend(data)
 
     def done(self, command: cmd.Command, status: str, text: str,
              code: str | None = None) -> None:
@@ -365,7 +387,16 @@ class ImapSession:
         if handler is None:
             self.done(command, "BAD", f"{name} is not supported")
             return
-        await handler(self, command)
+        if name not in HELD:
+            await handler(self, command)
+            return
+        self._held = []
+        try:
+            await handler(self, command)
+        finally:
+            held, self._held = self._held, None
+            if held:                    # ended without a tagged response
+                self.write(b"".join(held))
 
     def logged_in(self, identity: Identity, mailbox_id: int) -> None:
         self.identity = identity
