@@ -16,9 +16,11 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 
 from postroom.services.imap.message import Header, MessageView, _parse_header, decode_words
+from postroom.store.messages import MessageInfo
 
 MAX_ENTRIES = 16384
 MAX_BYTES = 64 * 1024 * 1024
@@ -179,16 +181,17 @@ class HeaderCache:
         self._keep(path, view)
         return view
 
-    def search(self, paths: list[str], name: str, needle: str,
-               max_reads: int | None = None) -> list[int] | None:
-        """The positions in ``paths`` of the messages with a field ``name`` containing
-        ``needle`` (casefolded): SEARCH on one header field in one loop, with none of
-        the per-message calls of the general matcher. None when more than
-        ``max_reads`` header blocks are not cached yet (the event loop's caller then
-        hands the search to a thread); a file gone meanwhile (expunged) matches
-        nothing."""
+    def search(self, messages: Iterable[MessageInfo], name: str, needle: str,
+               max_reads: int | None = None) -> list[tuple[int, MessageInfo]] | None:
+        """The ``messages`` (with their positions) that have a field ``name`` containing
+        ``needle`` (casefolded):
+        SEARCH on one header field in one loop, with none of the per-message calls of
+        the general matcher. None when more than ``max_reads`` header blocks are not
+        cached yet (the event loop's caller then hands the search to a thread); a
+        file gone meanwhile (expunged) matches nothing."""
         views, key, found, reads = self._views, (name, needle), [], 0
-        for position, path in enumerate(paths):
+        for position, message in enumerate(messages):
+            path = message.path
             view = views.get(path)
             if view is None:
                 reads += 1
@@ -203,7 +206,7 @@ class HeaderCache:
             if hit is None:
                 hit = view.contains(name, needle)
             if hit:
-                found.append(position)
+                found.append((position, message))
         return found
 
     def add(self, path: str, message: bytes) -> None:

@@ -486,12 +486,11 @@ def _select_by_header(s: ImapSession, key: Any, max_reads: int | None = None,
     if not (isinstance(key, search.Header) and key.substring and headers is not None
             and folder is not None):
         return None
-    info, uids = folder.info, folder.uids
-    positions = headers.search([info[u].path for u in uids], key.name,
-                               key.substring.casefold(), max_reads)
-    if positions is None:
+    found = headers.search(map(folder.info.__getitem__, folder.uids), key.name,
+                           key.substring.casefold(), max_reads)
+    if found is None:
         return None
-    return [Msg(s, n + 1, info[uids[n]]) for n in positions]
+    return [Msg(s, n + 1, m) for n, m in found]
 
 
 def _has_modseq(key: Any) -> bool:
