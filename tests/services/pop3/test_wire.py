@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from postroom.services.pop3.wire import CrlfEncoder, crlf_size
+from postroom.services.pop3.wire import CrlfEncoder, crlf_size, stuffed
 
 
 def encode(data: bytes, cuts: list[int] | None = None, stuff: bool = True) -> bytes:
@@ -53,3 +53,15 @@ def test_any_split_gives_the_same_bytes_and_size(data: bytes, cuts: list[int]) -
     body = whole[:-3]
     lines = body.split(b"\r\n")
     assert b"\r\n".join(ln[1:] if ln.startswith(b".") else ln for ln in lines) == unstuffed
+
+
+LINES = st.lists(st.sampled_from([b"a", b".", b"..", b" ", b"\r", b"\n", b"\r\n"]),
+                 max_size=30).map(b"".join)
+
+
+@given(LINES)
+def test_the_shortcut_for_crlf_messages_sends_what_the_encoder_sends(data: bytes) -> None:
+    """RETR of a small message whose CRLF size equals its length skips the scans for
+    bare line ends: the octets on the wire stay exactly the encoder's."""
+    if data and crlf_size([data]) == len(data):
+        assert stuffed(data) == encode(data)

@@ -421,8 +421,12 @@ class Pop3Session:
             except FileNotFoundError:
                 raise MaildropError(_GONE) from None
             reply = wire.ok(f"{entry.octets} octets")
-            encoder = wire.CrlfEncoder()
-            data = self.proto.send(reply) + encoder.feed(text) + encoder.finish()
+            if entry.octets == len(text) and text:
+                body = wire.stuffed(text)           # CRLF already (see stuffed)
+            else:
+                encoder = wire.CrlfEncoder()
+                body = encoder.feed(text) + encoder.finish()
+            data = self.proto.send(reply) + body
             self._write(data)
             self.log.command(event, reply, len(data), 0)
             return

@@ -128,6 +128,19 @@ class CrlfEncoder:
         return tail + (b".\r\n" if self.stuff else b"")
 
 
+def stuffed(message: bytes) -> bytes:
+    """A whole message as RETR sends it, byte-stuffed and ended by ``.CRLF``, when its
+    line ends are known to be CRLF already: its CRLF size (what the maildrop records)
+    equals its length, which a bare LF or a missing final line end would change. The
+    two scans for bare line ends are then not needed; they cost two thirds of
+    :meth:`CrlfEncoder.feed` on a message of 5 KB."""
+    if message.startswith(b"."):
+        message = b"." + message
+    if b"\n." in message:
+        message = message.replace(b"\n.", b"\n..")
+    return message + b".\r\n"
+
+
 def crlf_size(chunks: Iterable[bytes]) -> int:
     """Octets of the message as RETR sends it, without stuffing and end marker."""
     encoder = CrlfEncoder(stuff=False)
