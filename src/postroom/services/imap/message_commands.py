@@ -240,18 +240,19 @@ def _render_all(s: ImapSession, uids: list[int], items: list[FetchItem],
                 ) -> tuple[list[bytes], bool]:
     folder = s.selected
     assert folder is not None
+    if all(i.name in _METADATA for i in items):
+        return _render_metadata(s, uids, items), False
+    plan = _Plan.of(items)
     sizes: dict[str, int] = {}
-    if any(i.name == "RFC822.SIZE" for i in items):
-        # A cached view knows its CRLF size; the others from the store's record.
+    if plan.wants_size and not plan.needs_view:
+        # A cached view knows its CRLF size; the others from the store's record (when
+        # another item needs the view anyway, its size costs no second read).
         cache = s.ctx.cache
         need = [folder.info[u].path for u in uids if not cache.has(folder.info[u].path)]
         if need:
             sizes = crlf_sizes(s.ctx.store, need)
     out: list[bytes] = []
     missing = False
-    if all(i.name in _METADATA for i in items):
-        return _render_metadata(s, uids, items), False
-    plan = _Plan.of(items)
     for uid in uids:
         seq = folder.seq(uid)
         info = folder.info[uid]
