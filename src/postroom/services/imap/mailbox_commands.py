@@ -49,7 +49,15 @@ from postroom.services.imap.places import (
 )
 from postroom.services.imap.selected import SelectedFolder
 from postroom.services.imap.session import State
-from postroom.store.messages import CLAIM_ALL, FolderInfo, MessageStoreError, QuotaExceeded
+from postroom.store.messages import (
+    CLAIM_ALL,
+    AppendResult,
+    FolderInfo,
+    MessageInfo,
+    MessageStoreError,
+    QuotaExceeded,
+    check_flags,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -348,6 +356,7 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
     if denied(s, c, place, have, "i", "TRYCREATE"):
         return
     results = []
+    stored: list[tuple[list[str], float]] = []
     refusal: tuple[str, str] | None = None
     selected = s.selected
     claim = selected is not None and not selected.readonly and \
@@ -365,6 +374,7 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
                 # commit, not a second one from the sync below).
                 claimed = s.ctx.store.messages.claim_recent_async(*place.key, CLAIM_ALL)
             results.append(await asyncio.wrap_future(future))
+            stored.append((flags, date))
     except QuotaExceeded as exc:
         refusal = (f"mailbox is full: {exc.message}", "OVERQUOTA")
     except MessageStoreError as exc:
@@ -375,6 +385,7 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
         for message in c.messages:
             if isinstance(message.data, Path):
                 message.data.unlink(missing_ok=True)
+    _advance_index(s, place, results, stored)
     headers = s.ctx.headers
     if headers is not None:
         for message, result in zip(c.messages, results, strict=False):
@@ -391,6 +402,23 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
     await s.sync()
     uids = ",".join(str(r.uid) for r in results)
     s.done(c, "OK", "APPEND completed", f"APPENDUID {results[0].uidvalidity} {uids}")
+
+
+def _advance_index(s: ImapSession, place: Place, results: list[AppendResult],
+                   stored: list[tuple[list[str], float]]) -> None:
+    """Tell the shared folder index of the messages just appended, as the store holds
+    them (see :meth:`.folder_index.FolderIndexes.advance`), so that the sync after the
+    APPEND reads no message rows."""
+    indexes = s.ctx.indexes
+    for result, (flags, date) in zip(results, stored, strict=True):
+        index = indexes.current(place.key)
+        if result.duplicate or index is None or index.state[0] != result.uidvalidity:
+            return
+        message = MessageInfo(result.uid, result.size, check_flags(flags), date,
+                              result.modseq, result.path)
+        if not indexes.advance(place.key, (result.uidvalidity, result.uid + 1,
+                                           result.modseq), {result.uid: message}):
+            return
 
 
 async def namespace(s: ImapSession, c: cmd.Command) -> None:

@@ -416,8 +416,9 @@ async def store(s: ImapSession, c: cmd.Store) -> None:
         modified = [u for u in uids if folder.info[u].modseq > c.unchanged_since]
         uids = [u for u in uids if u not in modified]
     if uids:
-        await s.commit(s.ctx.store.messages.set_flags_async(*s.where, folder.folder, uids,
-                                                            flags, c.mode))
+        modseq = await s.commit(s.ctx.store.messages.set_flags_async(
+            *s.where, folder.folder, uids, flags, c.mode))
+        _advance_index(s, uids, set(flags), c.mode, modseq)
     await s.sync(expunge=c.uid, quiet=set(uids), force=True)
     if not c.silent:
         out = []
@@ -436,6 +437,32 @@ async def store(s: ImapSession, c: cmd.Store) -> None:
                f"MODIFIED {search.SequenceSet.of(numbers)}")
         return
     s.done(c, "OK", f"{'UID ' if c.uid else ''}STORE completed")
+
+
+def _advance_index(s: ImapSession, uids: list[int], wanted: set[str], mode: str,
+                   modseq: int) -> None:
+    """Tell the shared folder index what this STORE changed, as the store's writer did
+    it (:meth:`.folder_index.FolderIndexes.advance`: only when nothing else changed
+    the folder meanwhile), so that the sync after it reads no message rows."""
+    folder = s.selected
+    assert folder is not None
+    key = (*s.where, folder.folder)
+    index = s.ctx.indexes.current(key)
+    if index is None or modseq != index.state[2] + 1:
+        return
+    changed = {}
+    for uid in uids:
+        message = index.info.get(uid)
+        if message is None:
+            continue
+        current = set(message.flags)
+        new = (current | wanted if mode == "add" else current - wanted if mode == "remove"
+               else wanted)
+        if new != current:
+            changed[uid] = dataclasses.replace(message, flags=tuple(sorted(new)),
+                                               modseq=modseq)
+    if changed:
+        s.ctx.indexes.advance(key, (index.state[0], index.state[1], modseq), changed)
 
 
 def _rights_needed(folder: Any, uids: list[int], flags: list[str], mode: str) -> str:
