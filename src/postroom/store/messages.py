@@ -69,6 +69,20 @@ class QuotaExceeded(MessageStoreError):
         self.quota = quota
 
 
+class Removal(int):
+    """What :meth:`MessageStore.expunge` returns: how many messages went (an ``int``),
+    with the UIDs that went and the mod-sequence the removal gave the folder (0 when
+    nothing went), for an IMAP session to update its folder index without a query."""
+
+    modseq: int
+    uids: tuple[int, ...]
+
+    def __new__(cls, uids: Sequence[int] = (), modseq: int = 0) -> Removal:
+        removal = super().__new__(cls, len(uids))
+        removal.modseq, removal.uids = modseq, tuple(uids)
+        return removal
+
+
 CLAIM_ALL = 1 << 32
 """``claim_recent(..., upto=CLAIM_ALL)``: whatever the folder holds when the claim is
 applied (above every IMAP UID, which has 32 bits)."""
@@ -235,12 +249,14 @@ class MessageStore(Protocol):
         """Move messages to ``target`` (of ``target_mailbox`` as for :meth:`copy`);
         return {old uid: new uid}; one transaction, so a message is never in both."""
 
-    def expunge(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int]) -> int:
-        """Remove messages; return how many were removed. Not from inside a
-        ``store.transaction()``: the removal is committed by the group-commit writer."""
+    def expunge(self, postoffice: str, mailbox: str, folder: str,
+                uids: Iterable[int]) -> Removal:
+        """Remove messages; return how many were removed (a :class:`Removal`). Not from
+        inside a ``store.transaction()``: the removal is committed by the group-commit
+        writer."""
 
     def expunge_async(self, postoffice: str, mailbox: str, folder: str,
-                      uids: Iterable[int]) -> Future[int]:
+                      uids: Iterable[int]) -> Future[Removal]:
         """As :meth:`expunge`, returning at once (group commit, as :meth:`set_flags_async`)."""
 
     def note_crlf_sizes(self, sizes: list[tuple[str, int]]) -> Future[None]:

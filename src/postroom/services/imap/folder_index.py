@@ -166,32 +166,40 @@ class FolderIndexes:
                 self._indexes.popitem(last=False)
         return index
 
-    def advance(self, key: Key, state: State, changed: dict[int, MessageInfo]) -> bool:
+    def advance(self, key: Key, state: State, changed: dict[int, MessageInfo],
+                removed: tuple[int, ...] = ()) -> bool:
         """Bring the index of ``key`` to ``state`` with a change this process has just
-        committed (an IMAP STORE's flags, an APPEND's message): ``changed`` holds the
-        messages it added or changed, each at mod-sequence ``state[2]``. Done only when
-        the index is exactly one mod-sequence behind, so that nothing else can have
-        happened in between (every change takes a mod-sequence of its own), and saves
-        the sessions' next look at the folder the queries of an update (:meth:`get`).
-        False when it does not apply; the next :meth:`get` then reads the store."""
+        committed (an IMAP STORE's flags, an APPEND's message, an EXPUNGE): ``changed``
+        holds the messages it added or changed, each at mod-sequence ``state[2]``,
+        ``removed`` the UIDs it removed. Done only when the index is exactly one
+        mod-sequence behind, so that nothing else can have happened in between (every
+        change takes a mod-sequence of its own), and saves the sessions' next look at
+        the folder the queries of an update (:meth:`get`). False when it does not
+        apply; the next :meth:`get` then reads the store."""
         with self._lock:
             old = self._indexes.get(key)
             if old is None or old.state[0] != state[0] or old.state[2] + 1 != state[2]:
                 return False
             added = sorted(u for u in changed if u not in old.info)
             if list(range(old.state[1], state[1])) != added or \
-                    any(m.modseq != state[2] for m in changed.values()):
+                    any(m.modseq != state[2] for m in changed.values()) or \
+                    any(u not in old.info or u in changed for u in removed):
                 return False
             info = dict(old.info)
             info.update(changed)
-            touched = sorted(changed)
+            uids = old.uids + added if added else old.uids
+            if removed:
+                for uid in removed:
+                    del info[uid]
+                gone = set(removed)
+                uids = [u for u in uids if u not in gone]
+            touched = sorted([*changed, *removed])
             modseqs = old.log_modseqs + [state[2]] * len(touched)
             if len(modseqs) > LOG_MAX:      # rare: the next update starts the log afresh
                 return False
             self._indexes[key] = FolderIndex(
-                old.folder_id, state, old.uids + added if added else old.uids, info,
-                log_floor=old.log_floor, log_modseqs=modseqs,
-                log_uids=old.log_uids + touched)
+                old.folder_id, state, uids, info, log_floor=old.log_floor,
+                log_modseqs=modseqs, log_uids=old.log_uids + touched)
             self._indexes.move_to_end(key)
             return True
 

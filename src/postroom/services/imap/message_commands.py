@@ -709,8 +709,14 @@ async def _expunge_deleted(s: ImapSession, only: set[int] | None) -> int:
               and (only is None or m.uid in only)]
     if not doomed:
         return 0
-    return await s.commit(s.ctx.store.messages.expunge_async(*s.where, folder.folder,
-                                                            doomed))
+    removal = await s.commit(s.ctx.store.messages.expunge_async(*s.where, folder.folder,
+                                                               doomed))
+    current = s.ctx.indexes.current((*s.where, folder.folder))
+    if removal.uids and current is not None:   # the sync after it then reads no rows
+        s.ctx.indexes.advance((*s.where, folder.folder),
+                              (current.state[0], current.state[1], removal.modseq), {},
+                              removal.uids)
+    return int(removal)
 
 
 async def expunge(s: ImapSession, c: cmd.Command) -> None:

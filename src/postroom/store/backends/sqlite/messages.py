@@ -75,6 +75,7 @@ from postroom.store.messages import (
     MessageInfo,
     MessageStoreError,
     QuotaExceeded,
+    Removal,
     check_flags,
     check_folder_name,
     intersect_ranges,
@@ -294,21 +295,22 @@ class _Expunge(DatabaseOperation):
         self.caller_unlinks = caller_unlinks
         self.paths: list[str] = []
 
-    def apply(self, conn: sqlite3.Connection) -> int:
+    def apply(self, conn: sqlite3.Connection) -> Removal:
         row = self.owner._folder(conn, self.postoffice, self.mailbox, self.folder)
         marks = ",".join("?" * len(self.uids))
         rows = conn.execute(
             f"DELETE FROM message WHERE folder_id=? AND uid IN ({marks}) "
             "RETURNING uid, path, size", (row["id"], *self.uids)).fetchall()
+        modseq = 0
         if rows:
-            self.owner._tombstones(conn, row["id"], [r["uid"] for r in rows])
+            modseq = self.owner._tombstones(conn, row["id"], [r["uid"] for r in rows])
             self.owner._charge(conn, row["mailbox_id"], -sum(r["size"] for r in rows),
                                -len(rows))
         self.paths = [r["path"] for r in rows]
         if self.paths:      # their recorded CRLF sizes go with them (_NoteCrlfSizes)
             conn.execute(f"DELETE FROM message_crlf_size WHERE path IN "
                          f"({','.join('?' * len(self.paths))})", self.paths)
-        return len(rows)
+        return Removal(sorted(r["uid"] for r in rows), modseq)
 
     def committed(self) -> None:
         # Not in the writer thread: with the file system's online discard an unlink
@@ -759,15 +761,16 @@ class SqliteMessageStore:
             self._changed()        # IDLE sessions on the target (another user's too)
         return mapping
 
-    def expunge(self, postoffice: str, mailbox: str, folder: str, uids: Iterable[int]) -> int:
+    def expunge(self, postoffice: str, mailbox: str, folder: str,
+                uids: Iterable[int]) -> Removal:
         op = _Expunge(self, postoffice, mailbox, canonical_folder(folder), self._uids(uids),
                       caller_unlinks=True)
-        removed = self._writer.submit(op).result()
+        removed: Removal = self._writer.submit(op).result()
         self._unlink(op.paths)          # here, in the caller's thread: gone on return
-        return int(removed)
+        return removed
 
     def expunge_async(self, postoffice: str, mailbox: str, folder: str,
-                      uids: Iterable[int]) -> Future[int]:
+                      uids: Iterable[int]) -> Future[Removal]:
         """As :meth:`expunge`, returning at once (group commit, as :meth:`set_flags_async`);
         the files go once the batch committed, in the background (:meth:`_unlink_later`)."""
         uid_list = self._uids(uids)
