@@ -234,3 +234,28 @@ def test_garbage_in_every_state_keeps_the_connection(imap_server: object) -> Non
             assert reply.split(b" ")[1] in (b"BAD", b"NO"), (state, line, reply)
             assert raw.command("NOOP", "z") == [b"z OK NOOP completed"]
     raw.close()
+
+
+FETCH_ITEMS = st.lists(st.sampled_from([b"UID", b"FLAGS", b"BODY.PEEK[]", b"RFC822.SIZE",
+                                        b"BODY[HEADER.FIELDS (FROM TO)]", b"BODY[]<0.10>",
+                                        b"ENVELOPE", b"(", b")", b" ", b"X", b"CHANGEDSINCE 5"]),
+                       min_size=1, max_size=8).map(b"".join)
+
+
+@given(FETCH_ITEMS)
+def test_a_fetch_parsed_again_gives_the_same_answer(items: bytes) -> None:
+    """FETCH items are kept once parsed (clients repeat them): the second parse of a
+    command, and of the same items after another sequence set, answers exactly as
+    the first, refusals included."""
+    def parse(line: bytes) -> object:
+        try:
+            return parse_command(line)
+        except Exception as exc:        # the refusal is the answer compared
+            return (type(exc), str(exc))
+
+    first = parse(b"a FETCH 1:3 " + items)
+    assert parse(b"a FETCH 1:3 " + items) == first
+    other = parse(b"b UID FETCH 7 " + items)
+    assert other == parse(b"b UID FETCH 7 " + items)
+    if isinstance(first, Command) and isinstance(other, Command):
+        assert first.items == other.items  # type: ignore[attr-defined]

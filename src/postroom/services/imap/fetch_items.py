@@ -49,7 +49,30 @@ class FetchItem:
                                    or self.name in ("RFC822", "RFC822.TEXT")))
 
 
+_PARSED: dict[bytes, tuple[tuple[FetchItem, ...], int]] = {}
+_PARSED_MAX = 256
+_PARSED_TEXT = 512
+
+
 def parse_fetch_items(r: Reader) -> list[FetchItem]:
+    """The items of a FETCH. A client asks for the same items again and again (a
+    message list's columns, a body): the items parsed from the rest of a command line
+    are kept (items are immutable), keyed by those octets, and not parsed again."""
+    rest = r.data[r.pos:r.pos + _PARSED_TEXT + 1]
+    known = _PARSED.get(rest) if len(rest) <= _PARSED_TEXT else None
+    if known is not None:
+        r.pos += known[1]
+        return list(known[0])
+    start = r.pos
+    items = _parse_fetch_items(r)
+    if len(rest) <= _PARSED_TEXT:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[rest] = (tuple(items), r.pos - start)
+    return items
+
+
+def _parse_fetch_items(r: Reader) -> list[FetchItem]:
     if r.peek(b"("):
         return r.parens(_item, empty=False)
     word = r.data[r.pos:r.pos + 4].upper()

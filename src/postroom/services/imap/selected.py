@@ -64,6 +64,11 @@ class SelectedFolder:
         """The UIDs a sequence set names (in UID order); RFC 9051 §9 ``*`` semantics."""
         if sequence == "$":
             return self.saved_uids()
+        if not uid and sequence.isdigit():      # one message, the commonest set
+            n = int(sequence)
+            if not 0 < n <= len(self.uids):
+                raise ValueError(f"message number {n} does not exist")
+            return [self.uids[n - 1]]
         if uid:
             largest = self.uids[-1] if self.uids else 0
             wanted = SequenceSet.parse(sequence, largest)
