@@ -385,7 +385,7 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
         for message in c.messages:
             if isinstance(message.data, Path):
                 message.data.unlink(missing_ok=True)
-    _advance_index(s, place, results, stored)
+    state = _advance_index(s, place, results, stored)
     headers = s.ctx.headers
     if headers is not None:
         for message, result in zip(c.messages, results, strict=False):
@@ -399,26 +399,31 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
     if refusal is not None:
         s.done(c, "NO", *refusal)
         return
-    await s.sync()
+    selected = s.selected
+    await s.sync(state=state if selected is not None and
+                 place.key == (*s.where, selected.folder) else None)
     uids = ",".join(str(r.uid) for r in results)
     s.done(c, "OK", "APPEND completed", f"APPENDUID {results[0].uidvalidity} {uids}")
 
 
 def _advance_index(s: ImapSession, place: Place, results: list[AppendResult],
-                   stored: list[tuple[list[str], float]]) -> None:
+                   stored: list[tuple[list[str], float]]) -> tuple[int, int, int] | None:
     """Tell the shared folder index of the messages just appended, as the store holds
     them (see :meth:`.folder_index.FolderIndexes.advance`), so that the sync after the
-    APPEND reads no message rows."""
+    APPEND reads no message rows; the folder's state after them when the index took
+    them all (the sync starts from it, as after a STORE)."""
     indexes = s.ctx.indexes
+    state = None
     for result, (flags, date) in zip(results, stored, strict=True):
         index = indexes.current(place.key)
         if result.duplicate or index is None or index.state[0] != result.uidvalidity:
-            return
+            return None
         message = MessageInfo(result.uid, result.size, check_flags(flags), date,
                               result.modseq, result.path)
-        if not indexes.advance(place.key, (result.uidvalidity, result.uid + 1,
-                                           result.modseq), {result.uid: message}):
-            return
+        state = (result.uidvalidity, result.uid + 1, result.modseq)
+        if not indexes.advance(place.key, state, {result.uid: message}):
+            return None
+    return state
 
 
 async def namespace(s: ImapSession, c: cmd.Command) -> None:

@@ -415,11 +415,12 @@ async def store(s: ImapSession, c: cmd.Store) -> None:
         s.flags.condstore = True
         modified = [u for u in uids if folder.info[u].modseq > c.unchanged_since]
         uids = [u for u in uids if u not in modified]
+    state = None
     if uids:
         modseq = await s.commit(s.ctx.store.messages.set_flags_async(
             *s.where, folder.folder, uids, flags, c.mode))
-        _advance_index(s, uids, set(flags), c.mode, modseq)
-    await s.sync(expunge=c.uid, quiet=set(uids), force=True)
+        state = _advance_index(s, uids, set(flags), c.mode, modseq)
+    await s.sync(expunge=c.uid, quiet=set(uids), force=True, state=state)
     if not c.silent:
         out = []
         for uid in uids:
@@ -440,16 +441,19 @@ async def store(s: ImapSession, c: cmd.Store) -> None:
 
 
 def _advance_index(s: ImapSession, uids: list[int], wanted: set[str], mode: str,
-                   modseq: int) -> None:
+                   modseq: int) -> tuple[int, int, int] | None:
     """Tell the shared folder index what this STORE changed, as the store's writer did
     it (:meth:`.folder_index.FolderIndexes.advance`: only when nothing else changed
-    the folder meanwhile), so that the sync after it reads no message rows."""
+    the folder meanwhile), so that the sync after it reads no message rows. Returns
+    the folder's state after the change when the index took it: the sync after the
+    STORE starts from it instead of asking the store (a change by someone else in the
+    meantime is told at the next command, which RFC 3501 §5.2 allows)."""
     folder = s.selected
     assert folder is not None
     key = (*s.where, folder.folder)
     index = s.ctx.indexes.current(key)
     if index is None or modseq != index.state[2] + 1:
-        return
+        return None
     changed = {}
     for uid in uids:
         message = index.info.get(uid)
@@ -461,8 +465,8 @@ def _advance_index(s: ImapSession, uids: list[int], wanted: set[str], mode: str,
         if new != current:
             changed[uid] = dataclasses.replace(message, flags=tuple(sorted(new)),
                                                modseq=modseq)
-    if changed:
-        s.ctx.indexes.advance(key, (index.state[0], index.state[1], modseq), changed)
+    state = (index.state[0], index.state[1], modseq)
+    return state if changed and s.ctx.indexes.advance(key, state, changed) else None
 
 
 def _rights_needed(folder: Any, uids: list[int], flags: list[str], mode: str) -> str:
@@ -695,7 +699,10 @@ async def _drop_flags(s: ImapSession, place: Place, have: str,
             *place.key, [uid for _, uid in copied], sorted(doomed), "remove"))
 
 
-async def _expunge_deleted(s: ImapSession, only: set[int] | None) -> int:
+async def _expunge_deleted(s: ImapSession, only: set[int] | None,
+                          ) -> tuple[int, int, int] | None:
+    """Remove the messages marked \\Deleted (of ``only``, if given); the folder's state
+    after the removal when the shared index took it (see :func:`_advance_index`)."""
     folder = s.selected
     assert folder is not None
     # The folder's index at its current state: brought up to date here when only a few
@@ -704,19 +711,19 @@ async def _expunge_deleted(s: ImapSession, only: set[int] | None) -> int:
         s.ctx.store, folder.folder_id) if folder.folder_id else mailboxes.folder_state(
         s.ctx.store, *s.where, folder.folder))
     if index is None:
-        return 0
+        return None
     doomed = [m.uid for m in index.info.values() if "\\Deleted" in m.flags
               and (only is None or m.uid in only)]
     if not doomed:
-        return 0
+        return None
     removal = await s.commit(s.ctx.store.messages.expunge_async(*s.where, folder.folder,
                                                                doomed))
     current = s.ctx.indexes.current((*s.where, folder.folder))
     if removal.uids and current is not None:   # the sync after it then reads no rows
-        s.ctx.indexes.advance((*s.where, folder.folder),
-                              (current.state[0], current.state[1], removal.modseq), {},
-                              removal.uids)
-    return int(removal)
+        state = (current.state[0], current.state[1], removal.modseq)
+        if s.ctx.indexes.advance((*s.where, folder.folder), state, {}, removal.uids):
+            return state
+    return None
 
 
 async def expunge(s: ImapSession, c: cmd.Command) -> None:
@@ -733,8 +740,8 @@ async def expunge(s: ImapSession, c: cmd.Command) -> None:
         if uids is None:
             return
         only = set(uids)
-    await _expunge_deleted(s, only)
-    await s.sync(expunge=True, force=True)
+    state = await _expunge_deleted(s, only)
+    await s.sync(expunge=True, force=True, state=state)
     s.done(c, "OK", f"{c.name} completed", _highest(s))
 
 
