@@ -266,6 +266,25 @@ def test_dropped_connection_deletes_nothing(pop3_server: Pop3Server) -> None:
     again.close()
 
 
+def test_quit_removes_the_deleted_messages_and_then_their_files(
+        pop3_server: Pop3Server, raw: RawPop3) -> None:
+    """QUIT answers once the removal is committed; the files follow in the background."""
+    for n in range(3):
+        pop3_server.deliver("bob", message(n))
+    folder = pop3_server.home / "messages"
+    before = set(folder.rglob("*.eml"))
+    assert len(before) == 3
+    raw.login()
+    assert raw.command("DELE 1").startswith(b"+OK")
+    assert raw.command("DELE 3").startswith(b"+OK")
+    assert raw.command("QUIT").endswith(b"(2 messages deleted)")
+    assert pop3_server.uids() == [2]
+    deadline = time.time() + 5
+    while len(set(folder.rglob("*.eml"))) != 1 and time.time() < deadline:
+        time.sleep(0.05)
+    assert len(set(folder.rglob("*.eml"))) == 1
+
+
 def test_quit_before_login_deletes_nothing(pop3_server: Pop3Server, raw: RawPop3) -> None:
     pop3_server.deliver("bob", message(1))
     assert raw.command("QUIT").startswith(b"+OK")

@@ -223,10 +223,21 @@ class Maildrop:
     def update(self) -> int:
         """The UPDATE state: remove the marked messages durably; how many went.
 
-        Blocking (run it off the event loop)."""
+        Blocking (run it off the event loop). With the maildrop locked (the default)
+        the answer comes once the removal is committed, and the files, no longer
+        anyone's, are unlinked afterwards in the store's background thread, as for
+        IMAP's EXPUNGE: on this project's file system an unlink waits for the disk
+        (online discard, about 65 µs each), and a client that deleted 500 messages
+        waited 30 ms more for its QUIT. When other sessions may hold the same maildrop
+        (``allow_concurrent_mailbox_access``), the files go before the answer, so that
+        their RETR of a removed message fails at once."""
         marked = self.marked()
         if not marked:
             return 0
         # The removal also drops the files' recorded CRLF sizes, in its transaction.
-        return self.store.messages.expunge(self.postoffice, self.mailbox, FOLDER,
-                                           [e.uid for e in marked])
+        uids = [e.uid for e in marked]
+        messages = self.store.messages
+        if self._lock is None:
+            return int(messages.expunge(self.postoffice, self.mailbox, FOLDER, uids))
+        return int(messages.expunge_async(self.postoffice, self.mailbox, FOLDER,
+                                          uids).result())
