@@ -143,6 +143,10 @@ class SecretMasker:
             if line.strip() == "*":  # client cancels the exchange (RFC 4954 §4)
                 return line
             return MASK
+        if not _KEYWORD.search(line):
+            # Every form below needs one of these words (AUTH and AUTHENTICATE start
+            # an exchange, LOGIN a literal): most commands are over with one search.
+            return line
         if _SASL_START.match(line):
             self._in_sasl = True
         elif _LOGIN_START.match(line) and _LITERAL_END.search(line):
