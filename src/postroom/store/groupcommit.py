@@ -42,14 +42,14 @@ nothing else reads or depends on them within a batch) are applied after all the
 others of their batch, so that they form one run for ``apply_batch`` instead of one
 statement each between the operations they came with.
 
-An operation whose ``apply`` runs exactly one SQL statement, with nothing after it
-that can fail, may say so with a true ``single_statement`` attribute: SQLite undoes
-a failed statement by itself, so it runs without a savepoint (two statements fewer
-per operation: enqueue is one INSERT). The same holds for an ``apply`` that makes its
-checks first and then only writes what nothing but the database itself can refuse
-(an I/O error fails the whole batch anyway): an IMAP flag change, a \\Recent claim.
-Fewer statements matter beyond their own cost: the writer gives up the interpreter
-lock at every one, and under load each time waits to get it back.
+An operation that cannot fail half-way may say so with a false ``needs_savepoint``
+attribute and runs without one (two statements fewer per operation): an ``apply`` of
+exactly one SQL statement (SQLite undoes a failed statement by itself; enqueue is one
+INSERT), or one that makes its checks first and then only writes what nothing but the
+database itself can refuse (an I/O error fails the whole batch anyway): an IMAP flag
+change, a \\Recent claim. Fewer statements matter beyond their own cost: the writer
+gives up the interpreter lock at every one, and under load each time waits to get it
+back.
 
 Operations whose class has a false ``durable`` attribute (IMAP flag changes,
 \\Recent claims, recorded CRLF sizes: what ``Store.transaction(durable=False)``
@@ -284,7 +284,7 @@ class GroupCommitWriter:
                     outcomes.extend(applied)
                     continue
                 one_by_one_until = run_end     # no run here, or it refused
-            savepoint = not getattr(op, "single_statement", False)
+            savepoint = getattr(op, "needs_savepoint", True)
             if savepoint:
                 conn.execute("SAVEPOINT op")
             try:

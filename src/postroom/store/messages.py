@@ -183,6 +183,17 @@ def check_flags(flags: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(result))
 
 
+def changed_flags(current: set[str], wanted: set[str], mode: FlagMode) -> set[str]:
+    """A message's flags after a change of ``mode`` (IMAP STORE ``+FLAGS``, ``-FLAGS``,
+    ``FLAGS``): what the store writes, and what a session that made the change can
+    tell without reading it back."""
+    if mode == "add":
+        return current | wanted
+    if mode == "remove":
+        return current - wanted
+    return set(wanted)
+
+
 class MessageStore(Protocol):
     """Mailbox folders and messages. Names are post office / mailbox names."""
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from postroom.services.imap.arguments import ArgumentError, Reader
 from postroom.services.imap.fetch_items import FetchItem, parse_fetch_items
+from postroom.store.messages import FlagMode
 
 _TAG = re.compile(rb"[^\x00-\x20\x7f-\xff(){%*\"\\+]+")
 
@@ -176,7 +177,7 @@ class Fetch(Command):
 class Store(Command):
     uid: bool
     sequence: str
-    mode: str                   # "replace", "add", "remove"
+    mode: FlagMode              # "replace", "add", "remove"
     silent: bool
     flags: tuple[str, ...]
     unchanged_since: int | None = None
@@ -503,6 +504,9 @@ def _fetch(r: Reader, tag: str, name: str, uid: bool) -> Command:
     return Fetch(tag, "FETCH", uid, sequence, tuple(items), changed_since, vanished)
 
 
+_FLAG_MODES: dict[str, FlagMode] = {"": "replace", "+": "add", "-": "remove"}
+
+
 def _store(r: Reader, tag: str, name: str, uid: bool) -> Command:
     r.sp()
     sequence = r.sequence_set()
@@ -520,7 +524,7 @@ def _store(r: Reader, tag: str, name: str, uid: bool) -> Command:
     match = re.fullmatch(r"([+-]?)FLAGS(\.SILENT)?", item)
     if not match:
         raise ParseError(f"expected FLAGS, +FLAGS or -FLAGS, not {item}")
-    mode = {"": "replace", "+": "add", "-": "remove"}[match.group(1)]
+    mode = _FLAG_MODES[match.group(1)]
     r.sp()
     if r.peek(b"("):
         flags = r.flag_list()

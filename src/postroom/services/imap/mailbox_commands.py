@@ -358,9 +358,8 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
     results = []
     stored: list[tuple[list[str], float]] = []
     refusal: tuple[str, str] | None = None
-    selected = s.selected
-    claim = selected is not None and not selected.readonly and \
-        place.key == (*s.where, selected.folder)
+    into_selected = s.selects(place)
+    claim = into_selected and s.selected is not None and not s.selected.readonly
     claimed: Future[int] | None = None
     try:
         for n, message in enumerate(c.messages, 1):
@@ -385,7 +384,7 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
         for message in c.messages:
             if isinstance(message.data, Path):
                 message.data.unlink(missing_ok=True)
-    state = _advance_index(s, place, results, stored)
+    state = _index_appended(s, place, results, stored)
     headers = s.ctx.headers
     if headers is not None:
         for message, result in zip(c.messages, results, strict=False):
@@ -399,15 +398,13 @@ async def append(s: ImapSession, c: cmd.Append) -> None:
     if refusal is not None:
         s.done(c, "NO", *refusal)
         return
-    selected = s.selected
-    await s.sync(state=state if selected is not None and
-                 place.key == (*s.where, selected.folder) else None)
+    await s.sync(state=state if into_selected else None)
     uids = ",".join(str(r.uid) for r in results)
     s.done(c, "OK", "APPEND completed", f"APPENDUID {results[0].uidvalidity} {uids}")
 
 
-def _advance_index(s: ImapSession, place: Place, results: list[AppendResult],
-                   stored: list[tuple[list[str], float]]) -> tuple[int, int, int] | None:
+def _index_appended(s: ImapSession, place: Place, results: list[AppendResult],
+                    stored: list[tuple[list[str], float]]) -> tuple[int, int, int] | None:
     """Tell the shared folder index of the messages just appended, as the store holds
     them (see :meth:`.folder_index.FolderIndexes.advance`), so that the sync after the
     APPEND reads no message rows; the folder's state after them when the index took

@@ -46,7 +46,14 @@ from postroom.services.imap.places import Place, denied, place_of, rights_of
 from postroom.services.imap.qresync import vanished_earlier
 from postroom.services.imap.search_keys import CHARSETS, resolve
 from postroom.services.pop3.maildrop import crlf_sizes
-from postroom.store.messages import MessageInfo, MessageStoreError, QuotaExceeded, check_flags
+from postroom.store.messages import (
+    FlagMode,
+    MessageInfo,
+    MessageStoreError,
+    QuotaExceeded,
+    changed_flags,
+    check_flags,
+)
 
 if TYPE_CHECKING:
     from postroom.services.imap.session import ImapSession
@@ -419,7 +426,7 @@ async def store(s: ImapSession, c: cmd.Store) -> None:
     if uids:
         modseq = await s.commit(s.ctx.store.messages.set_flags_async(
             *s.where, folder.folder, uids, flags, c.mode))
-        state = _advance_index(s, uids, set(flags), c.mode, modseq)
+        state = _index_stored(s, uids, set(flags), c.mode, modseq)
     await s.sync(expunge=c.uid, quiet=set(uids), force=True, state=state)
     if not c.silent:
         out = []
@@ -440,7 +447,7 @@ async def store(s: ImapSession, c: cmd.Store) -> None:
     s.done(c, "OK", f"{'UID ' if c.uid else ''}STORE completed")
 
 
-def _advance_index(s: ImapSession, uids: list[int], wanted: set[str], mode: str,
+def _index_stored(s: ImapSession, uids: list[int], wanted: set[str], mode: FlagMode,
                    modseq: int) -> tuple[int, int, int] | None:
     """Tell the shared folder index what this STORE changed, as the store's writer did
     it (:meth:`.folder_index.FolderIndexes.advance`: only when nothing else changed
@@ -460,8 +467,7 @@ def _advance_index(s: ImapSession, uids: list[int], wanted: set[str], mode: str,
         if message is None:
             continue
         current = set(message.flags)
-        new = (current | wanted if mode == "add" else current - wanted if mode == "remove"
-               else wanted)
+        new = changed_flags(current, wanted, mode)
         if new != current:
             changed[uid] = dataclasses.replace(message, flags=tuple(sorted(new)),
                                                modseq=modseq)
@@ -469,15 +475,14 @@ def _advance_index(s: ImapSession, uids: list[int], wanted: set[str], mode: str,
     return state if changed and s.ctx.indexes.advance(key, state, changed) else None
 
 
-def _rights_needed(folder: Any, uids: list[int], flags: list[str], mode: str) -> str:
+def _rights_needed(folder: Any, uids: list[int], flags: list[str], mode: FlagMode,
+                   ) -> str:
     """The rights a STORE needs for the flags it would really change (RFC 4314 §4)."""
     wanted = set(flags)
     changed: set[str] = set()
     for uid in uids:
         old = set(folder.info[uid].flags)
-        new = (old | wanted if mode == "add" else old - wanted if mode == "remove"
-               else wanted)
-        changed |= old ^ new
+        changed |= old ^ changed_flags(old, wanted, mode)
     need = {"s" if f == "\\Seen" else "t" if f == "\\Deleted" else "w" for f in changed}
     return "".join(sorted(need))
 
@@ -702,14 +707,12 @@ async def _drop_flags(s: ImapSession, place: Place, have: str,
 async def _expunge_deleted(s: ImapSession, only: set[int] | None,
                           ) -> tuple[int, int, int] | None:
     """Remove the messages marked \\Deleted (of ``only``, if given); the folder's state
-    after the removal when the shared index took it (see :func:`_advance_index`)."""
+    after the removal when the shared index took it (see :func:`_index_stored`)."""
     folder = s.selected
     assert folder is not None
     # The folder's index at its current state: brought up to date here when only a few
     # changes happened since (the usual case), in a store thread otherwise.
-    index = await s.folder_index((*s.where, folder.folder), mailboxes.folder_state_by_id(
-        s.ctx.store, folder.folder_id) if folder.folder_id else mailboxes.folder_state(
-        s.ctx.store, *s.where, folder.folder))
+    index = await s.folder_index((*s.where, folder.folder), s.selected_state())
     if index is None:
         return None
     doomed = [m.uid for m in index.info.values() if "\\Deleted" in m.flags

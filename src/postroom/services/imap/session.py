@@ -432,9 +432,7 @@ class ImapSession:
             return
         postoffice, mailbox = self.where
         if state is None:
-            state = mailboxes.folder_state_by_id(self.ctx.store, folder.folder_id) \
-                if folder.folder_id else \
-                mailboxes.folder_state(self.ctx.store, postoffice, mailbox, folder.folder)
+            state = self.selected_state()
         if state is None:
             self.write(wire.status("BYE", "the selected mailbox was deleted"))
             self.state = State.LOGOUT
@@ -456,6 +454,20 @@ class ImapSession:
                               qresync=self.flags.qresync, quiet=quiet, state=index.state,
                               recent_above=mark,
                               touched=index.touched_since(folder.highestmodseq)))
+
+    def selected_state(self) -> tuple[int, int, int] | None:
+        """The selected folder's (uidvalidity, uidnext, highestmodseq) as the store has
+        it now, read by its row id; None if it was deleted."""
+        folder = self.selected
+        assert folder is not None
+        if folder.folder_id:
+            return mailboxes.folder_state_by_id(self.ctx.store, folder.folder_id)
+        return mailboxes.folder_state(self.ctx.store, *self.where, folder.folder)
+
+    def selects(self, place: Place) -> bool:
+        """Is ``place`` the folder this session has selected?"""
+        folder = self.selected
+        return folder is not None and place.key == (*self.where, folder.folder)
 
     async def folder_index(self, key: tuple[str, str, str],
                            state: tuple[int, int, int] | None) -> FolderIndex | None:

@@ -76,6 +76,7 @@ from postroom.store.messages import (
     MessageStoreError,
     QuotaExceeded,
     Removal,
+    changed_flags,
     check_flags,
     check_folder_name,
     intersect_ranges,
@@ -254,7 +255,7 @@ class _SetFlags(DatabaseOperation):
     checked before anything is written, so no savepoint is needed (see groupcommit)."""
 
     durable = False
-    single_statement = True
+    needs_savepoint = False
 
     def __init__(self, owner: SqliteMessageStore, postoffice: str, mailbox: str,
                  folder: str, uids: list[int], wanted: set[str], mode: FlagMode) -> None:
@@ -272,8 +273,7 @@ class _SetFlags(DatabaseOperation):
             if msg is None:
                 continue
             current = set(_flags_tuple(msg["flags"]))
-            new = (current | wanted if mode == "add" else
-                   current - wanted if mode == "remove" else wanted)
+            new = changed_flags(current, wanted, mode)
             if new != current:
                 changed = True
                 conn.execute("UPDATE message SET flags=?, modseq=? WHERE id=?",
@@ -329,7 +329,7 @@ class _ClaimRecent(DatabaseOperation):
     claim shows a message as \\Recent once more); checked before it writes."""
 
     durable = False
-    single_statement = True
+    needs_savepoint = False
 
     def __init__(self, folder_id: int, folder: str, mailbox: str, upto: int) -> None:
         self.folder_id, self.folder, self.mailbox, self.upto = folder_id, folder, mailbox, upto
@@ -353,7 +353,7 @@ class _NoteCrlfSizes(DatabaseOperation):
     for it, and a reader never takes the write lock for it."""
 
     durable = False
-    single_statement = True
+    needs_savepoint = False
 
     def __init__(self, sizes: list[tuple[str, int]]) -> None:
         self.sizes = sizes

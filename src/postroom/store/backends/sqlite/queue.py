@@ -146,7 +146,7 @@ class _Segment:
 
 
 class _Enqueue:
-    single_statement = True     # one INSERT: no savepoint needed (see groupcommit)
+    needs_savepoint = False     # one INSERT: no savepoint needed (see groupcommit)
 
     def __init__(self, owner: SqliteQueue, queue: str, envelope: Envelope, body: Body,
                  track: Sequence[TrackingEvent] = ()) -> None:
@@ -156,7 +156,7 @@ class _Enqueue:
         # Tracking rows go in the same transaction: recorded only if the entry is.
         self.tracking = event_rows(track) if track else []
         if self.tracking:
-            self.single_statement = False
+            self.needs_savepoint = True
 
     def prepare(self) -> None:
         self.segment = segment = self.owner._current_segment()
@@ -215,13 +215,12 @@ class _EnqueueOnce(_Enqueue):
     """An enqueue that also records ``once_key``: a key seen before fails the operation
     with :class:`sqlite3.IntegrityError`, and nothing is queued (its savepoint)."""
 
-    single_statement = False
+    needs_savepoint = True
     apply_batch = None          # type: ignore[assignment]  # one by one: keys may clash
 
     def __init__(self, owner: SqliteQueue, queue: str, envelope: Envelope, body: Body,
                  once_key: str, track: Sequence[TrackingEvent] = ()) -> None:
         super().__init__(owner, queue, envelope, body, track)
-        self.single_statement = False
         self.once_key = once_key
 
     def apply(self, conn: sqlite3.Connection) -> QueueEntry:
@@ -302,7 +301,7 @@ class _Route(DatabaseOperation):
 class _Ack(DatabaseOperation):
     """Remove a finished entry (one DELETE); its segment is collected later."""
 
-    single_statement = True      # a DELETE that matched nothing changed nothing
+    needs_savepoint = False      # a DELETE that matched nothing changed nothing
 
     def __init__(self, owner: SqliteQueue, entry_id: int, worker: str | None) -> None:
         self.owner, self.entry_id, self.worker = owner, entry_id, worker

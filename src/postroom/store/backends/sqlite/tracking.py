@@ -51,7 +51,7 @@ def _params(event: TrackingEvent) -> tuple[Any, ...]:
 class _Record(DatabaseOperation):
     """Group-commit operation: insert some tracking rows (no file work)."""
 
-    single_statement = True
+    needs_savepoint = False
     apply_last = True           # one INSERT for all of a batch's events (groupcommit)
 
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
