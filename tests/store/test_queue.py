@@ -126,6 +126,52 @@ def test_claim_lease_expiry_and_retry(store: Store) -> None:
     assert q.claim("SMTP.outgoing", "w") == []
 
 
+def test_claim_takes_the_longest_due_first_with_expired_leases_among_them(
+        store: Store) -> None:
+    """A claim's two halves (due ready entries, run-out leases) are merged in due
+    order and share one limit; not-due, held, other queues' and live leases stay."""
+    q = store.queue
+    now = time.time()
+    made = [q.enqueue("SF.outgoing", envelope(n), message(n)) for n in range(6)]
+    for offset, entry in zip((-50, -40, -30, -20, -10, 3600), made, strict=True):
+        q.retry(entry.id, now + offset, "waiting")
+    other = q.enqueue("LS.outgoing", envelope(9), message(9))
+    q.retry(other.id, now - 100, "waiting")
+    # made[1] and made[3] were claimed by a worker that died: their leases run out.
+    with store.transaction() as conn:
+        conn.execute("UPDATE queue_entry SET state='claimed', claimed_by='dead', "
+                     "claim_expires=? WHERE id IN (?, ?)", (now - 1, made[1].id, made[3].id))
+        # made[2] is claimed by a live worker.
+        conn.execute("UPDATE queue_entry SET state='claimed', claimed_by='alive', "
+                     "claim_expires=? WHERE id=?", (now + 600, made[2].id))
+    first = q.claim("SF.outgoing", "w", limit=3)
+    assert [e.id for e in first] == [made[0].id, made[1].id, made[3].id]
+    assert {e.claimed_by for e in first} == {"w"}
+    rest = q.claim("SF.outgoing", "w", limit=3)
+    assert [e.id for e in rest] == [made[4].id]       # made[5] is not due, made[2] is taken
+    assert q.get(made[2].id).claimed_by == "alive"
+    assert q.get(other.id).state == "ready"
+
+
+def test_claim_inside_an_open_transaction_joins_it(store: Store) -> None:
+    entry = store.queue.enqueue("SF.outgoing", envelope(), message(1))
+    with store.transaction():
+        claimed = store.queue.claim("SF.outgoing", "w")
+    assert [e.id for e in claimed] == [entry.id]
+    assert store.queue.get(entry.id).claimed_by == "w"
+
+
+def test_claim_walks_indexes_instead_of_the_whole_queue(store: Store) -> None:
+    """Thousands of claimed or future entries must not make every claim slower."""
+    from postroom.store.backends.sqlite.queue import _CLAIM
+
+    plan = " | ".join(row[3] for row in store.conn.execute(
+        "EXPLAIN QUERY PLAN " + _CLAIM, ("w", 1.0, "SF.outgoing", 1.0, 10)))
+    assert "queue_ready (queue=? AND state=? AND next_attempt_at<?)" in plan
+    assert "queue_leases (queue=? AND claim_expires<?)" in plan
+    assert "SCAN queue_entry" not in plan
+
+
 def test_fail_keeps_the_entry_for_the_administrator(store: Store) -> None:
     entry = store.queue.enqueue("SMTP.outgoing", envelope(), message(1))
     store.queue.fail(entry.id, "550 no such user")

@@ -229,6 +229,31 @@ class _EnqueueOnce(_Enqueue):
         return super().apply(conn)
 
 
+class _Claim(DatabaseOperation):
+    """Lease up to ``limit`` due entries of a queue (:meth:`SqliteQueue.claim`).
+
+    It runs in the writer's next batch, beside the routes and acknowledgements it
+    would otherwise wait for: a claim of its own was a transaction of its own, on a
+    connection whose page cache another process's commit had just made stale, and
+    under the relay benchmark took 250-400 µs of CPU. A claim is a lease, not a
+    promise: losing it in a crash only makes the entry claimable again, so it need
+    not wait for the disk, and it is one statement (no savepoint).
+    """
+
+    durable = False
+    needs_savepoint = False
+
+    def __init__(self, queue: str, worker: str, limit: int, lease_seconds: float) -> None:
+        self.queue, self.worker, self.limit = queue, worker, limit
+        self.lease_seconds = lease_seconds
+
+    def apply(self, conn: sqlite3.Connection) -> list[QueueEntry]:
+        now = time.time()
+        rows = conn.execute(_CLAIM, (self.worker, now + self.lease_seconds, self.queue, now,
+                                     self.limit)).fetchall()
+        return sorted((_entry(r) for r in rows), key=lambda e: e.id)
+
+
 class _Route(DatabaseOperation):
     """Remove one entry and create its successors, sharing its body bytes."""
 
@@ -338,6 +363,22 @@ class _Ack(DatabaseOperation):
     def committed(self) -> None:
         if self.segment is not None:
             self.owner._collect_later(self.segment)
+
+
+_CLAIM = (
+    # Two index walks, each stopping after LIMIT rows, merged: the due ready entries in
+    # queue_ready's order (next_attempt_at, then id: the index's own order, no sort),
+    # and the claims whose lease ran out (queue_leases). One scan with an OR read every
+    # entry of the queue and sorted them, at every claim (0010_queue_leases.sql).
+    "UPDATE queue_entry SET state='claimed', claimed_by=?1, claim_expires=?2, "
+    "attempts=attempts+1 WHERE id IN (SELECT id FROM ("
+    "SELECT id, next_attempt_at FROM (SELECT id, next_attempt_at FROM queue_entry "
+    "WHERE queue=?3 AND state='ready' AND next_attempt_at<=?4 "
+    "ORDER BY next_attempt_at, id LIMIT ?5) "
+    "UNION ALL SELECT id, next_attempt_at FROM (SELECT id, next_attempt_at FROM queue_entry "
+    "WHERE queue=?3 AND state='claimed' AND claim_expires<=?4 "
+    "ORDER BY next_attempt_at, id LIMIT ?5) "
+    "ORDER BY next_attempt_at, id LIMIT ?5)) RETURNING *")
 
 
 class SqliteQueue:
@@ -470,17 +511,11 @@ class SqliteQueue:
             raise QueueError("limit", "must be at least 1")
         if lease_seconds <= 0:
             raise QueueError("lease_seconds", "must be positive")
-        now = time.time()
-        # A claim is a lease, not a promise: losing it in a crash only makes the entry
-        # claimable again. So its commit need not wait for the disk.
-        with self._store.transaction(durable=False) as conn:
-            rows = conn.execute(
-                "UPDATE queue_entry SET state='claimed', claimed_by=?, claim_expires=?, "
-                "attempts=attempts+1 WHERE id IN (SELECT id FROM queue_entry WHERE queue=? AND "
-                "((state='ready' AND next_attempt_at<=?) OR "
-                "(state='claimed' AND claim_expires<=?)) ORDER BY next_attempt_at, id LIMIT ?) "
-                "RETURNING *", (worker, now + lease_seconds, queue, now, now, limit)).fetchall()
-        return sorted((_entry(r) for r in rows), key=lambda e: e.id)
+        claim = _Claim(queue, worker, limit, lease_seconds)
+        conn = self._store.conn
+        if conn.in_transaction:     # the caller's transaction holds the write lock: join it
+            return claim.apply(conn)
+        return self._writer.submit(claim).result()  # type: ignore[no-any-return]
 
     def read_body(self, entry: QueueEntry) -> bytes:
         with self.open_body(entry) as body:
