@@ -141,6 +141,17 @@ def test_as_many_hops_as_allowed_is_routed(world: Store) -> None:
     assert len(outgoing(world, "SF.outgoing")) == 1
 
 
+def test_hops_are_counted_in_a_header_block_longer_than_the_first_read(world: Store) -> None:
+    """The agent reads the first 16 KB; a longer header block is read on to its end."""
+    padded = b"".join(b"Received: from hop%d.test (" % i + b"x" * 700 + b") by hop.test; Sun, "
+                      b"25 Jan 2026 10:00:00 +0000\r\n" for i in range(MAX_HOPS + 1))
+    assert len(padded) > 16 * 1024
+    enqueue(world, ["[SMTP:x@remote.test]"], body=padded + b"From: a@remote.test\r\n\r\nbody\r\n")
+    run_agent(world)
+    assert world.queue.list("SMTP.outgoing") == []
+    assert len(ndrs(world)) == 1
+
+
 @pytest.mark.parametrize("body", [
     b"",                                                     # nothing at all
     b"just a body line without any header\r\nand another\r\n",  # no headers

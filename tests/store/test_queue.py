@@ -41,6 +41,14 @@ def test_enqueue_then_read_back(store: Store) -> None:
     assert entry.segment.startswith("queue/") and entry.segment.endswith(".seg")
 
 
+def test_read_body_reads_all_or_the_first_bytes(store: Store) -> None:
+    entry = store.queue.enqueue("SMTP.inbound", envelope(), message(2))
+    assert store.queue.read_body(entry) == message(2)
+    assert store.queue.read_body(entry, 10) == message(2)[:10]
+    assert store.queue.read_body(entry, 10_000_000) == message(2)
+    assert store.queue.read_body(entry, 0) == b""
+
+
 def test_enqueue_from_spool_file(store: Store, tmp_path: Path) -> None:
     spool = tmp_path / "big.eml"
     spool.write_bytes(message(3, 3_000_000))

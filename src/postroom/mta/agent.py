@@ -114,6 +114,12 @@ def header_end(data: bytes) -> int:
 
 def read_header_block(store: Store, entry: QueueEntry, limit: int = HEADER_LIMIT) -> bytes:
     """The message's header block (up to the first empty line), at most ``limit`` bytes."""
+    block = store.queue.read_body(entry, min(_READ_CHUNK, limit))
+    end = header_end(block)
+    if end >= 0:        # the usual case: the header block is in the first read
+        return block[:end]
+    if len(block) >= entry.body_length or len(block) >= limit:
+        return block
     block = b""
     with store.queue.open_body(entry) as body:
         while len(block) < limit:

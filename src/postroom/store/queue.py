@@ -157,7 +157,8 @@ class Queue(Protocol):
     def claim(self, queue: str, worker: str, limit: int = 10,
               lease_seconds: float = 300.0) -> list[QueueEntry]: ...
 
-    def read_body(self, entry: QueueEntry) -> bytes: ...
+    def read_body(self, entry: QueueEntry, limit: int | None = None) -> bytes:
+        """The body, or its first ``limit`` bytes."""
 
     def open_body(self, entry: QueueEntry) -> BinaryIO: ...
 
