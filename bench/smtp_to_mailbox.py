@@ -184,9 +184,11 @@ class RelayPeer(PostfixPeer):
     IP literal: no MX or host lookup).
     """
 
-    def __init__(self, root: Path, port: int, sink_port: int) -> None:
+    def __init__(self, root: Path, port: int, sink_port: int,
+                 milter_port: int | None = None) -> None:
         super().__init__(root, port, DOMAIN, LOCAL_PART)
         self.sink_port = sink_port
+        self.milter_port = milter_port
 
     def _postfix(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         if args[:1] == ("set-permissions",):
@@ -198,6 +200,9 @@ class RelayPeer(PostfixPeer):
                 "smtpd_end_of_data_restrictions": "",
                 "disable_dns_lookups": "yes",
             }
+            if self.milter_port is not None:      # DKIM signing (bench/opendkim_peer.py)
+                edits.update({"smtpd_milters": f"inet:127.0.0.1:{self.milter_port}",
+                              "milter_default_action": "tempfail"})
             done = subprocess.run(
                 ["postconf", "-c", str(self.config), "-e",
                  *(f"{k} = {v}" for k, v in edits.items())],
@@ -212,22 +217,33 @@ class RelayPeer(PostfixPeer):
                    for _, _, files in os.walk(self.queue / sub))
 
 
-def run_postfix(source: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
+def run_postfix(source: str, root: Path, args: argparse.Namespace,
+                signer: Any = None) -> dict[str, Any]:
+    """Postfix relaying to its smtp-sink; ``signer`` (an ``opendkim_peer.OpenDkim``, not
+    started) makes it DKIM-sign through that milter, whose CPU counts as Postfix's."""
     sink = SmtpSink(shutil.which("smtp-sink") or "/usr/sbin/smtp-sink", free_port())
     try:
         sink.start()
-        peer = RelayPeer(root / "postfix", free_port(), sink.port)
+        if signer is not None:
+            signer.start()
+        peer = RelayPeer(root / "postfix", free_port(), sink.port,
+                         signer.port if signer is not None else None)
         (root / "postfix").mkdir()
         with peer:
             time.sleep(SETTLE_SECONDS)
             master = peer.master_pid()
             result = timed_load(source, peer.port, args, lambda: sink.messages,
-                                lambda: tree_cpu_seconds(master) if master else 0.0)
+                                lambda: (tree_cpu_seconds(master) if master else 0.0)
+                                + (signer.cpu_seconds() if signer is not None else 0.0))
             result["left_in_queue"] = peer.in_queue()
             if result["error"]:
                 result["log_tail"] = peer.log_tail()
     finally:
-        sink.stop()
+        try:
+            sink.stop()
+        finally:
+            if signer is not None:
+                signer.stop()
     return {"server": "postfix", **result}
 
 
