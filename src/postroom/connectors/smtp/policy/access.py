@@ -36,6 +36,7 @@ from postroom.connectors.smtp.policy.session import IPAddress, SessionFacts, cli
 from postroom.connectors.smtp.policy.verdict import Verdict
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+ANSWERS = 4096          # remembered answers per compiled list
 
 
 class IpPatterns:
@@ -45,6 +46,10 @@ class IpPatterns:
         self.networks: list[Network] = []
         self.hosts: set[IPAddress] = set()  # single addresses: a set lookup, for long lists
         self.wildcards: list[tuple[str, ...]] = []
+        # Answers by client address: the same few clients are checked several times per
+        # message (privileged, white list, deny list ...), and a range test costs
+        # microseconds each. Bounded, since addresses come from the network.
+        self._answers: dict[IPAddress, bool] = {}
         for raw in patterns:
             pattern = raw.strip()
             if "*" in pattern:
@@ -68,6 +73,14 @@ class IpPatterns:
 
     def matches(self, ip: str | IPAddress) -> bool:
         address = client_address(ip)
+        found = self._answers.get(address)
+        if found is None:
+            if len(self._answers) >= ANSWERS:
+                self._answers.clear()
+            found = self._answers[address] = self._match(address)
+        return found
+
+    def _match(self, address: IPAddress) -> bool:
         if address in self.hosts:
             return True
         if any(address in network for network in self.networks
