@@ -60,11 +60,6 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     if not readonly:
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    # Temporary b-trees (an UPDATE's IN (subquery), ORDER BY inside a subquery) in
-    # memory: with the default, every such statement allocated and freed a temporary
-    # database's cache (two brk calls and fresh pages): a claim of the queue took 80 µs
-    # instead of 10. They hold at most a statement's worth of row ids and sort keys.
-    conn.execute("PRAGMA temp_store=MEMORY")
     conn.row_factory = sqlite3.Row
     return conn
 

@@ -398,7 +398,7 @@ class SqliteQueue:
         self._uncollected: set[str] = set()      # segments some ack may have emptied
         self._last_sweep = 0.0
         self._waker = Waker(store.home.root)
-        self._writer = GroupCommitWriter("postroom-queue", store.new_connection, self._flush,
+        self._writer = GroupCommitWriter("postroom-queue", self._writer_connection, self._flush,
                                          max_batch=max_batch, after_commit=self._after_commit,
                                          gate=store.write_gate)
         self.collected_on_open = self.collect_segments()
@@ -407,6 +407,15 @@ class SqliteQueue:
     @property
     def writer_stats(self) -> WriterStats:
         return self._writer.stats
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        """The writer's connection, with temporary b-trees in memory: with the default,
+        each claim (an ``UPDATE … WHERE id IN (subquery)``) set up and tore down a
+        temporary database, 80 µs instead of 10. Only here: for the message store's
+        statements it measured a little slower (IMAP load, three pairs)."""
+        conn = self._store.new_connection()
+        conn.execute("PRAGMA temp_store=MEMORY")
+        return conn
 
     def close(self) -> None:
         self._writer.close()
