@@ -91,8 +91,17 @@ class Reply:
         """The reply as sent: ``CODE-...`` continuation lines, then ``CODE ...``.
 
         With ``enhanced_codes`` false (ENHANCEDSTATUSCODES not offered) the
-        enhanced code is left out.
+        enhanced code is left out. Kept on the reply once made: most replies are
+        module constants sent again on every transaction.
         """
+        made = self.__dict__.get("_wire")
+        if made is not None and made[0] is enhanced_codes:
+            return made[1]  # type: ignore[no-any-return]
+        data = self._format(enhanced_codes)
+        object.__setattr__(self, "_wire", (enhanced_codes, data))
+        return data
+
+    def _format(self, enhanced_codes: bool) -> bytes:
         prefix = f"{self.enhanced} " if (self.enhanced and enhanced_codes) else ""
         lines = self.lines
         out = []
