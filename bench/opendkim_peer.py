@@ -22,6 +22,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -90,11 +91,9 @@ class OpenDkim:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr \
                     else ""
                 raise BenchError(f"opendkim did not start: {err.strip()}")
-            with contextlib.suppress(OSError):
-                import socket
-
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
+            with contextlib.suppress(OSError), socket.create_connection(
+                    ("127.0.0.1", self.port), timeout=0.5):
+                return
             time.sleep(0.05)
         raise BenchError(f"opendkim did not listen on 127.0.0.1:{self.port} within 10 s")
 

@@ -64,6 +64,7 @@ from common import (
     tree_cpu_seconds,
     wait_for_banner,
 )
+from opendkim_peer import OpenDkim
 from postfix_peer import PeerError, PostfixPeer, ensure_smtp_source
 from postroom_home import set_settings
 from smtp_accept import (
@@ -218,9 +219,9 @@ class RelayPeer(PostfixPeer):
 
 
 def run_postfix(source: str, root: Path, args: argparse.Namespace,
-                signer: Any = None) -> dict[str, Any]:
-    """Postfix relaying to its smtp-sink; ``signer`` (an ``opendkim_peer.OpenDkim``, not
-    started) makes it DKIM-sign through that milter, whose CPU counts as Postfix's."""
+                signer: OpenDkim | None = None) -> dict[str, Any]:
+    """Postfix relaying to its smtp-sink; ``signer`` (not started yet) makes it DKIM-sign
+    through that milter, whose CPU counts as Postfix's."""
     sink = SmtpSink(shutil.which("smtp-sink") or "/usr/sbin/smtp-sink", free_port())
     try:
         sink.start()

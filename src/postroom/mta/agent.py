@@ -113,24 +113,16 @@ def header_end(data: bytes) -> int:
 
 
 def read_header_block(store: Store, entry: QueueEntry, limit: int = HEADER_LIMIT) -> bytes:
-    """The message's header block (up to the first empty line), at most ``limit`` bytes."""
+    """The message's header block (up to the first empty line), at most ``limit`` bytes.
+
+    The first 16 KB hold it almost always; a longer one is read again up to ``limit``
+    in one go (both are single ``pread`` calls)."""
     block = store.queue.read_body(entry, min(_READ_CHUNK, limit))
     end = header_end(block)
-    if end >= 0:        # the usual case: the header block is in the first read
-        return block[:end]
-    if len(block) >= entry.body_length or len(block) >= limit:
-        return block
-    block = b""
-    with store.queue.open_body(entry) as body:
-        while len(block) < limit:
-            chunk = body.read(min(_READ_CHUNK, limit - len(block)))
-            if not chunk:
-                break
-            block += chunk
-            end = header_end(block)
-            if end >= 0:
-                return block[:end]
-    return block
+    if end < 0 and len(block) < min(limit, entry.body_length):
+        block = store.queue.read_body(entry, limit)
+        end = header_end(block)
+    return block[:end] if end >= 0 else block
 
 
 def count_hops(block: bytes) -> int:

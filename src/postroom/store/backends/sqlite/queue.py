@@ -532,22 +532,19 @@ class SqliteQueue:
         each message's body is read once per hop, and a file object around it (path
         join, raw and buffered readers) cost more than the read of a 5 KB message."""
         want = entry.body_length if limit is None else max(0, min(limit, entry.body_length))
+        parts: list[bytes] = []
+        done = 0
         fd = self._open_segment(entry)
         try:
-            data = os.pread(fd, want, entry.body_offset)
-            if len(data) < want:        # a short read (never for a regular file): go on
-                parts = [data]
-                done = len(data)
-                while done < want:
-                    more = os.pread(fd, want - done, entry.body_offset + done)
-                    if not more:
-                        break
-                    parts.append(more)
-                    done += len(more)
-                data = b"".join(parts)
+            while done < want:      # one pread, unless the kernel returns less (> 2 GB)
+                more = os.pread(fd, want - done, entry.body_offset + done)
+                if not more:
+                    break
+                parts.append(more)
+                done += len(more)
         finally:
             os.close(fd)
-        return data
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def open_body(self, entry: QueueEntry) -> BinaryIO:
         fd = self._open_segment(entry)
