@@ -245,29 +245,37 @@ class LogBuffer:
     owner (a session) adds and flushes.
     """
 
-    __slots__ = ("_file", "_name", "_parts", "_when")
+    __slots__ = ("_file", "_name", "_when", "parts")
 
     def __init__(self, log: ServiceLog) -> None:
         self._file = log._file
-        self._parts: list[str] = []
+        self.parts: list[str] = []
+        """The unwritten lines. A writer that called :meth:`move_to` for the time of
+        its lines may append to this list directly (the sessions' fast path)."""
         self._when: datetime | None = None
         self._name = ""
 
     def __bool__(self) -> bool:
-        return bool(self._parts)
+        return bool(self.parts)
 
     def add(self, when: datetime, text: str) -> None:
         if when is not self._when:
+            self.move_to(when)
+        self.parts.append(text)
+
+    def move_to(self, when: datetime) -> None:
+        """Lines of time ``when`` come next: if they belong in another file than those
+        held (a new day), the held ones are written first."""
+        if when is not self._when:
             name = self._file.name_for(when)
-            if self._parts and name != self._name:
+            if self.parts and name != self._name:
                 self.flush()
             self._when, self._name = when, name
-        self._parts.append(text)
 
     def flush(self) -> None:
-        if self._parts and self._when is not None:
-            text = "".join(self._parts)
-            self._parts.clear()
+        if self.parts and self._when is not None:
+            text = "".join(self.parts)
+            self.parts.clear()
             self._file.write(self._when, text)
 
 

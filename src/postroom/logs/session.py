@@ -13,6 +13,16 @@ out) or at the latest :data:`FLUSH_AFTER` seconds after the first unwritten line
 timer, for long sessions). Three ``write()`` calls per command were the largest cost
 of the SMTP accept path after the socket itself.
 
+Most commands take a *fast path* (:meth:`SessionTranscript.write_command`): when the
+client's text and our reply are printable ASCII without a backslash and name no
+credential keyword, no escaping or masking applies, so the activity and debug lines
+are each one f-string on prefixes made once per connection and once per second, and
+go straight onto the buffers. Anything else (a login, a UTF-8 mailbox name, a control
+character) takes the general path through the log classes, which escape and mask; a
+test checks that both paths write the same text. The fast path took a POP3 command's
+logging from 7.5 to 3 µs, where the POP3 retrieval benchmark answers 20,000
+commands a second.
+
 Untrusted input: every argument shown came from the client; the log classes escape
 control characters so a client cannot forge lines or columns, and the
 :class:`~postroom.logs.masking.SecretMasker` hides credentials.
@@ -24,8 +34,9 @@ import asyncio
 from datetime import datetime
 
 from postroom.logs import ServiceLogs, W3CEntry
+from postroom.logs.activity import format_timestamp
 from postroom.logs.files import LogBuffer
-from postroom.logs.masking import SecretMasker, mask_arguments
+from postroom.logs.masking import SecretMasker, has_keyword, mask_arguments
 
 FLUSH_AFTER = 1.0
 DEBUG, W3C, ACTIVITY = 0, 1, 2
@@ -53,6 +64,13 @@ class SessionTranscript:
                                    masked=True)
         self._timer: asyncio.TimerHandle | None = None
         self._loop = loop
+        # Fast path state: the second the prefixes below were made for, and the
+        # activity line's per-connection middle (connection id and client address).
+        self._second: datetime | None = None
+        self._activity_head = ""
+        self._debug_prefix = ""
+        self._activity_middle = f"\t{connection_id}\t{client_ip}\t"
+        self._fast = buffered and _plain(self._activity_middle.replace("\t", ""))
 
     def write_command(self, command: str, args: str, reply: str, *, w3c_status: int | str,
                       w3c_stem: str, version: str, sent: int, received: int,
@@ -61,10 +79,36 @@ class SessionTranscript:
         """The three logs' lines for one answered command (``reply``: our status line)."""
         logs = self.logs
         activity, w3c, debug = logs.activity, logs.w3c, logs.debug
-        to_activity, to_w3c, to_debug = activity.enabled, w3c.enabled, debug.enabled
+        to_activity, to_w3c, to_debug = activity._enabled, w3c._enabled, debug._enabled
         if not (to_activity or to_w3c or to_debug):
             return
         when = (activity if to_activity else w3c if to_w3c else debug).clock()  # one time
+        if debug_line is None:
+            debug_line = f"{command} {args}".rstrip() if command else "(unrecognised command)"
+        masker = self.masker
+        plain = f"{message_id}{command}{args}{reply}{debug_line}"
+        if self._fast and plain.isascii() and plain.isprintable() and "\\" not in plain \
+                and not has_keyword(plain) and not masker.in_exchange:
+            # The fast path (module docstring): the same lines, one f-string each.
+            buffers = self._buffers
+            assert buffers is not None
+            if when is not self._second:
+                self._new_second(when)
+            if to_activity:
+                buffers[ACTIVITY].parts.append(
+                    f"{self._activity_head}{message_id}{self._activity_middle}{command}"
+                    f"\t{args}\t{reply}\t{sent}\t{received}\n")
+            if to_w3c:
+                self._set_w3c(command, args, w3c_status, w3c_stem, version, sent, received,
+                              host)
+                buffers[W3C].parts.append(w3c.line(self._w3c_entry, when))
+            if to_debug:
+                prefix = self._debug_prefix
+                buffers[DEBUG].parts.append(f"{prefix}{debug_line}\n{prefix}{reply}\n")
+            if self._timer is None:
+                loop = self._loop or asyncio.get_running_loop()
+                self._timer = loop.call_later(FLUSH_AFTER, self.flush)
+            return
         if to_activity or to_w3c:
             shown = mask_arguments(command, args)       # once, for both logs
             if to_activity:
@@ -72,23 +116,37 @@ class SessionTranscript:
                     when, message_id, self.connection_id, self.client_ip, command, shown,
                     reply, sent, received))
             if to_w3c:
-                entry = self._w3c_entry
-                entry.cs_username = self.username
-                entry.cs_method = command
-                entry.cs_uri_query = shown
-                entry.cs_uri_stem = w3c_stem
-                entry.sc_status = w3c_status
-                entry.sc_bytes = sent
-                entry.cs_bytes = received
-                entry.cs_version = version
-                entry.cs_host = host
-                self._add(W3C, when, w3c.line(entry, when))
+                self._set_w3c(command, shown, w3c_status, w3c_stem, version, sent, received,
+                              host)
+                self._add(W3C, when, w3c.line(self._w3c_entry, when))
         if to_debug:
-            if debug_line is None:
-                debug_line = f"{command} {args}".rstrip() if command else \
-                    "(unrecognised command)"
             self._add(DEBUG, when, debug.exchange(when, self.connection_id, debug_line, reply,
-                                                  self.masker))
+                                                  masker))
+
+    def _set_w3c(self, command: str, shown: str, status: int | str, stem: str, version: str,
+                 sent: int, received: int, host: str) -> None:
+        """The per-command fields of the session's W3C entry."""
+        entry = self._w3c_entry
+        entry.cs_username = self.username
+        entry.cs_method = command
+        entry.cs_uri_query = shown
+        entry.cs_uri_stem = stem
+        entry.sc_status = status
+        entry.sc_bytes = sent
+        entry.cs_bytes = received
+        entry.cs_version = version
+        entry.cs_host = host
+
+    def _new_second(self, when: datetime) -> None:
+        """The fast path's prefixes for the second ``when``, and the buffers moved to it
+        (lines of a new day's file: what the old day's holds is written first)."""
+        stamp = format_timestamp(when)
+        self._activity_head = f"{stamp}\t{self.logs.activity.service}-IN\t"
+        self._debug_prefix = f"{stamp}\t{self.connection_id}\t"
+        assert self._buffers is not None
+        for buffer in self._buffers:
+            buffer.move_to(when)
+        self._second = when
 
     def any_enabled(self) -> bool:
         logs = self.logs
@@ -123,3 +181,10 @@ class SessionTranscript:
             for buffer in self._buffers:
                 if buffer:
                     buffer.flush()
+
+
+def _plain(text: str) -> bool:
+    """Whether ``text`` goes into a log line as it is: printable ASCII (no tab, CR, LF
+    or other control character) without a backslash, so no escape applies (inlined in
+    :meth:`SessionTranscript.write_command`)."""
+    return text.isascii() and text.isprintable() and "\\" not in text

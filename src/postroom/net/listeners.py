@@ -49,6 +49,8 @@ class Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
         self._write_paused = False
+        self._timer: asyncio.TimerHandle | None = None      # the idle timer (see read)
+        self._deadline = 0.0
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------
@@ -83,6 +85,7 @@ class Connection(asyncio.Protocol):
         self._closed = True
         self._eof = True
         self._wake()
+        self._stop_timer()
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
 
@@ -93,6 +96,23 @@ class Connection(asyncio.Protocol):
         self._write_paused = False
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
+
+    def _idle_check(self) -> None:
+        """The idle timer fired: time out the waiting read if its deadline has passed,
+        else wait on for it (nothing waiting: the next read arms a new timer)."""
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done() or self.loop is None:
+            return
+        if self.loop.time() >= self._deadline:
+            waiter.set_exception(TimeoutError())
+        else:
+            self._timer = self.loop.call_at(self._deadline, self._idle_check)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -115,16 +135,24 @@ class Connection(asyncio.Protocol):
         return describe(self.transport.get_extra_info("ssl_object"))
 
     async def read(self, timeout: float) -> bytes:
-        """Buffered bytes, waiting up to ``timeout`` seconds; ``b""`` at end of stream."""
+        """Buffered bytes, waiting up to ``timeout`` seconds; ``b""`` at end of stream.
+
+        The idle timer is lazy: this runs for every command, and a timer made and
+        cancelled per read cost 1.6 µs. One timer per connection stays armed; when it
+        fires early (the client spoke since), it re-arms itself for the deadline of the
+        read then waiting, so it fires at most about once per timeout period."""
         if not self._chunks and not self._eof:
-            # A bare timer rather than ``asyncio.timeout``: this runs for every command.
             loop = self.loop or asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
-            timer = loop.call_later(timeout, _expire, waiter)
+            deadline = self._deadline = loop.time() + timeout
+            timer = self._timer
+            if timer is None or timer.when() > deadline:
+                if timer is not None:
+                    timer.cancel()
+                self._timer = loop.call_at(deadline, self._idle_check)
             try:
                 await waiter
             finally:
-                timer.cancel()
                 self._waiter = None
         if not self._chunks:
             return b""
@@ -164,13 +192,9 @@ class Connection(asyncio.Protocol):
         return self.tls_description()
 
     def close(self) -> None:
+        self._stop_timer()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
 
 
 def _host_port(address: object) -> tuple[str, int]:

@@ -333,6 +333,22 @@ def test_idle_timeout(pop3_server: Pop3Server) -> None:
     assert client.closed_by_server()
 
 
+def test_idle_timeout_counts_from_the_last_command(pop3_server: Pop3Server) -> None:
+    """A client that keeps talking is never timed out; once it falls silent, the
+    timeout runs from its last command, not from when the connection opened."""
+    pop3_server.set("pop3.general.idle_timeout", 1)
+    client, _ = connect(pop3_server)
+    assert client.login().startswith(b"+OK")
+    started = time.monotonic()
+    while time.monotonic() - started < 2.5:      # well past the first read's deadline
+        time.sleep(0.4)
+        assert client.command("NOOP") == b"+OK"
+    last = time.monotonic()
+    assert client.line() == b"-ERR idle timeout, closing"
+    assert 0.9 <= time.monotonic() - last <= 2.0
+    assert client.closed_by_server()
+
+
 def test_access_control(pop3_server: Pop3Server) -> None:
     pop3_server.set("pop3.general.access_control_list", ["127.0.0.0/8"])
     client = RawPop3(pop3_server.host, pop3_server.port)

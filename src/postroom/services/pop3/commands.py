@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import dataclass
+from typing import ClassVar
 
 from postroom.auth.sasl import MAX_PASSWORD, MAX_USERNAME
 from postroom.services.pop3 import wire
@@ -33,11 +34,13 @@ class CommandError(Exception):
 
 @dataclass(frozen=True)
 class Command:
-    """Base of every command event."""
+    """Base of every command event; ``name`` is its keyword (``RETR``)."""
 
-    @property
-    def name(self) -> str:
-        return type(self).__name__.upper()
+    name: ClassVar[str] = "COMMAND"
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = cls.__name__.upper()
 
 
 @dataclass(frozen=True)

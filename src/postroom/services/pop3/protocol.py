@@ -77,6 +77,11 @@ TRANSACTION_COMMANDS = (cmd.Stat, cmd.List, cmd.Retr, cmd.Dele, cmd.Noop, cmd.Rs
                         cmd.Top, cmd.Uidl, cmd.Capa, cmd.Quit)
 
 
+_NO_STATE_CHANGE = frozenset({cmd.Stat, cmd.List, cmd.Retr, cmd.Dele, cmd.Noop, cmd.Rset,
+                              cmd.Top, cmd.Uidl, cmd.Capa})
+"""Commands whose answer moves no state: :meth:`Pop3Protocol.send` only encodes it."""
+
+
 class ProtocolError(Exception):
     """Bad client input: send ``reply``; close afterwards if ``fatal``."""
 
@@ -226,6 +231,8 @@ class Pop3Protocol:
         """The answer to the pending event, as bytes; moves the state."""
         event = self._pending
         self._pending = None
+        if type(event) in _NO_STATE_CHANGE:
+            return reply.wire
         match event:
             case cmd.User(username=name):
                 self.username = name if reply.ok else None

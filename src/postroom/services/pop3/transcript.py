@@ -27,6 +27,8 @@ MASK = "****"
 def describe(event: cmd.Command | None) -> tuple[str, str]:
     """``(command, arguments)`` as logged, credentials masked."""
     match event:
+        case cmd.Retr(msg=msg) | cmd.Dele(msg=msg):      # the most frequent first
+            return event.name, str(msg)
         case None:
             return "", ""
         case cmd.User(username=name):
@@ -43,8 +45,6 @@ def describe(event: cmd.Command | None) -> tuple[str, str]:
             return "*", ""
         case cmd.List(msg=msg) | cmd.Uidl(msg=msg):
             return event.name, "" if msg is None else str(msg)
-        case cmd.Retr(msg=msg) | cmd.Dele(msg=msg):
-            return event.name, str(msg)
         case cmd.Top(msg=msg, lines=lines):
             return "TOP", f"{msg} {lines}"
     return event.name, ""

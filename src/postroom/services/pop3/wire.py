@@ -21,28 +21,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 MAX_STATUS_LINE = 512
 
 
 @dataclass(frozen=True)
 class Reply:
-    """One status line."""
+    """One status line. Its wire form and log text are made once (a reply is sent,
+    then logged; the constants below answer every session)."""
 
     ok: bool
     text: str = ""
     code: str = ""
 
-    def encode(self) -> bytes:
+    @cached_property
+    def wire(self) -> bytes:
+        """The status line as sent, with CRLF."""
         head = "+OK" if self.ok else "-ERR"
         body = f"[{self.code}] {self.text}" if self.code else self.text
         line = f"{head} {body}".rstrip() if body else head
         data = line.encode("utf-8", "replace")[: MAX_STATUS_LINE - 2]
         return data + b"\r\n"
 
-    @property
+    def encode(self) -> bytes:
+        return self.wire
+
+    @cached_property
     def line(self) -> str:
-        return self.encode()[:-2].decode("utf-8", "replace")
+        """The status line as logged, without CRLF."""
+        return self.wire[:-2].decode("utf-8", "replace")
 
 
 def ok(text: str = "") -> Reply:
