@@ -158,7 +158,7 @@ def test_flag_changes_removals_and_claims_sent_together_each_get_their_own_answe
     uids = [store.messages.append("example", "bob", "Inbox", message(n)).uid
             for n in range(1, 7)]
     paths = {m.uid: m.path for m in store.messages.list_messages("example", "bob", "Inbox")}
-    store.messages.note_crlf_sizes([(paths[uids[0]], 5000)]).result()
+    store.messages.note_crlf_sizes([(paths[uids[0]], 5000, False)]).result()
     start = store.messages.list_folders("example", "bob")
     highest = next(f.highestmodseq for f in start if f.name == "Inbox")
     flags = [store.messages.set_flags_async("example", "bob", "Inbox", [uid], ["\\Seen"])

@@ -270,9 +270,10 @@ class MessageStore(Protocol):
                       uids: Iterable[int]) -> Future[Removal]:
         """As :meth:`expunge`, returning at once (group commit, as :meth:`set_flags_async`)."""
 
-    def note_crlf_sizes(self, sizes: list[tuple[str, int]]) -> Future[None]:
-        """Record the CRLF sizes (path, octets) readers computed (``message_crlf_size``)
-        with the next group commit; callers need not wait: it is a cache."""
+    def note_crlf_sizes(self, sizes: list[tuple[str, int, bool | None]]) -> Future[None]:
+        """Record the CRLF sizes readers computed (``message_crlf_size``: path, octets,
+        whether a line starts with "." or None) with the next group commit; callers need
+        not wait: it is a cache."""
 
     def claim_recent(self, postoffice: str, mailbox: str, folder: str, upto: int) -> int:
         """Claim the folder's messages up to UID ``upto`` as \\Recent for the caller

@@ -325,6 +325,40 @@ def test_sizes_are_exact_for_bare_lf_messages(pop3_server: Pop3Server, raw: RawP
     assert body == data.replace(b"\n", b"\r\n") + b"\r\n"
 
 
+def test_dot_lines_are_stuffed_in_every_session(pop3_server: Pop3Server) -> None:
+    """Whether a message has lines starting with "." is learnt at the first login and
+    kept; the second session, and a record from before it was kept, stuff them too."""
+    dotted = message(1, ".hidden\r\n..two\r\n.")
+    pop3_server.deliver("bob", dotted)
+    pop3_server.deliver("bob", message(2, "no dot at a line start. none."))
+
+    def retrieve_all() -> list[list[bytes]]:
+        client, _ = connect(pop3_server)
+        client.login()
+        bodies = []
+        for n in (1, 2):
+            client.command(f"RETR {n}")
+            bodies.append(client.multiline())
+        client.command("QUIT")
+        return bodies
+
+    first = retrieve_all()
+    assert first[0] == dotted.split(b"\r\n")[:-1]        # unstuffed by the client: intact
+    assert first[1] == message(2, "no dot at a line start. none.").split(b"\r\n")[:-1]
+    deadline = time.monotonic() + 5
+    while pop3_server.store.conn.execute(
+            "SELECT COUNT(*) FROM message_crlf_size WHERE dot_lines IS NOT NULL"
+    ).fetchone()[0] < 2:                                    # recorded with the next commit
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert sorted(row[0] for row in pop3_server.store.conn.execute(
+        "SELECT dot_lines FROM message_crlf_size")) == [0, 1]
+    assert retrieve_all() == first
+    pop3_server.store.conn.execute("UPDATE message_crlf_size SET dot_lines = NULL")
+    pop3_server.store.conn.commit()
+    assert retrieve_all() == first
+
+
 def test_idle_timeout(pop3_server: Pop3Server) -> None:
     pop3_server.set("pop3.general.idle_timeout", 1)
     client, _ = connect(pop3_server)

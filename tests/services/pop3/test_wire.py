@@ -65,3 +65,25 @@ def test_the_shortcut_for_crlf_messages_sends_what_the_encoder_sends(data: bytes
     bare line ends: the octets on the wire stay exactly the encoder's."""
     if data and crlf_size([data]) == len(data):
         assert stuffed(data) == encode(data)
+
+
+@given(st.binary(max_size=300).map(lambda b: b.replace(b"x", b"\n").replace(b"y", b"\r")
+                                   .replace(b"z", b".")),
+       st.lists(st.integers(0, 300), max_size=6))
+def test_the_size_count_learns_whether_a_line_starts_with_a_dot(data: bytes,
+                                                                cuts: list[int]) -> None:
+    """What the maildrop records beside the size: however the file is read in chunks,
+    it is right, and a message without such lines is sent as the encoder sends it."""
+    encoder = CrlfEncoder(stuff=False)
+    pieces, start = [], 0
+    for cut in sorted(set(cuts)):
+        pieces.append(data[start:cut])
+        start = cut
+    pieces.append(data[start:])
+    for piece in pieces:
+        encoder.feed(piece)
+    encoder.finish()
+    sent = reference(data)
+    assert encoder.dot_lines == (sent.startswith(b".") or b"\n." in sent)
+    if data and crlf_size([data]) == len(data):
+        assert stuffed(data, encoder.dot_lines) == encode(data)

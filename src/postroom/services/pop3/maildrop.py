@@ -17,7 +17,9 @@ Sizes: STAT, LIST and the scan listing give the exact octets RETR sends, with CR
 line ends (:func:`postroom.services.pop3.wire.crlf_size`). Message files are kept as
 they arrived and may use bare LF, so each file's CRLF size is computed once, by
 reading it, and kept in the store (``message_crlf_size``, keyed by the file's path,
-which is never reused); later sessions read it with one query.
+which is never reused); later sessions read it with one query. The same read learns
+whether any line starts with "." (RETR must byte-stuff it); kept beside the size, it
+spares RETR a scan of the message for them.
 
 UPDATE: messages marked with DELE are removed only when the client sends QUIT in the
 TRANSACTION state, in one store transaction (durable when it returns, like every
@@ -62,6 +64,7 @@ class Entry:
     path: str            # relative to DIR/messages
     octets: int
     deleted: bool = False
+    dot_lines: bool | None = None  # a line starts with "."; None: not known
 
 
 class MaildropLock:
@@ -95,43 +98,51 @@ def lock_directory(store: Store) -> Path:
     return store.home.tmp / "pop3-locks"
 
 
-def file_octets(path: Path) -> int:
-    """The CRLF size of one message file (reads it once)."""
+def file_octets(path: Path) -> tuple[int, bool]:
+    """The CRLF size of one message file and whether a line of it starts with "."
+    (reads it once)."""
     encoder = wire.CrlfEncoder(stuff=False)
     with open(path, "rb") as handle:
         while chunk := handle.read(READ_CHUNK):
             encoder.feed(chunk)
     encoder.finish()
-    return encoder.octets
+    return encoder.octets, encoder.dot_lines
 
 
-def crlf_sizes(store: Store, paths: list[str]) -> dict[str, int]:
-    """CRLF sizes of message files, from the store's record or computed and recorded."""
-    sizes: dict[str, int] = {}
+def crlf_facts(store: Store, paths: list[str]) -> dict[str, tuple[int, bool | None]]:
+    """``path -> (CRLF size, has a line starting with ".")`` of message files, from the
+    store's record or computed and recorded (None: recorded before that was kept)."""
+    facts: dict[str, tuple[int, bool | None]] = {}
     conn = store.conn
     for start in range(0, len(paths), _SQL_BATCH):
         batch = paths[start:start + _SQL_BATCH]
         marks = ",".join("?" * len(batch))
-        for row in conn.execute(f"SELECT path, octets FROM message_crlf_size "
-                                f"WHERE path IN ({marks})", batch):
-            sizes[row[0]] = int(row[1])
-    missing = [p for p in paths if p not in sizes]
+        for path, octets, dots in conn.execute(
+                f"SELECT path, octets, dot_lines FROM message_crlf_size "
+                f"WHERE path IN ({marks})", batch):
+            facts[path] = (int(octets), None if dots is None else bool(dots))
+    missing = [p for p in paths if p not in facts]
     if not missing:
-        return sizes
+        return facts
     root = store.home.messages
     computed = []
     for rel in missing:
         try:
-            octets = file_octets(root / rel)
+            octets, dots = file_octets(root / rel)
         except FileNotFoundError:
             continue                # removed meanwhile: left out of the snapshot
-        sizes[rel] = octets
-        computed.append((rel, octets))
+        facts[rel] = (octets, dots)
+        computed.append((rel, octets, dots))
     if computed:
         # A record of what can be computed again: handed to the writer, not waited for
         # (a reader, perhaps on an event loop, never queues on the write lock).
         store.messages.note_crlf_sizes(computed)
-    return sizes
+    return facts
+
+
+def crlf_sizes(store: Store, paths: list[str]) -> dict[str, int]:
+    """CRLF sizes of message files, from the store's record or computed and recorded."""
+    return {path: fact[0] for path, fact in crlf_facts(store, paths).items()}
 
 
 class Maildrop:
@@ -166,9 +177,12 @@ class Maildrop:
             if folder is None:
                 return cls(store, postoffice, mailbox, 0, [], lock)
             infos = messages.list_messages(postoffice, mailbox, folder.name)
-            sizes = crlf_sizes(store, [info.path for info in infos])
-            entries = [Entry(0, info.uid, info.path, sizes[info.path])
-                       for info in infos if info.path in sizes]
+            facts = crlf_facts(store, [info.path for info in infos])
+            entries = []
+            for info in infos:
+                fact = facts.get(info.path)
+                if fact is not None:      # None: the file went meanwhile
+                    entries.append(Entry(0, info.uid, info.path, fact[0], dot_lines=fact[1]))
             for number, entry in enumerate(entries, start=1):
                 entry.number = number
             return cls(store, postoffice, mailbox, folder.uidvalidity, entries, lock)

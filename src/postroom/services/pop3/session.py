@@ -421,12 +421,12 @@ class Pop3Session:
             except FileNotFoundError:
                 raise MaildropError(_GONE) from None
             reply = wire.ok(f"{entry.octets} octets")
-            if entry.octets == len(text) and text:
-                body = wire.stuffed(text)           # CRLF already (see stuffed)
+            head = self.proto.send(reply)
+            if entry.octets == len(text) and text:      # CRLF already (see stuffed)
+                data = wire.stuffed(text, entry.dot_lines, head)
             else:
                 encoder = wire.CrlfEncoder()
-                body = encoder.feed(text) + encoder.finish()
-            data = self.proto.send(reply) + body
+                data = b"".join((head, encoder.feed(text), encoder.finish()))
             self._write(data)
             self.log.command(event, reply, len(data), 0)
             return

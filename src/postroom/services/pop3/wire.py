@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 MAX_STATUS_LINE = 512
+END = b".\r\n"
+"""The end of a multi-line body."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class CrlfEncoder:
         self._line_start = True
         self._empty = True
         self.octets = 0                # octets sent so far, stuffing excluded
+        self.dot_lines = False         # a line starting with "." passed (needs stuffing)
 
     def feed(self, chunk: bytes) -> bytes:
         if not chunk:
@@ -111,7 +114,10 @@ class CrlfEncoder:
         data = chunk if lfs == chunk.count(b"\r\n") else \
             chunk.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         self.octets += len(data)
-        if self.stuff:
+        if not self.dot_lines and ((self._line_start and data.startswith(b".")) or
+                                   b"\n." in data):
+            self.dot_lines = True
+        if self.stuff and self.dot_lines:
             if self._line_start and data.startswith(b"."):
                 data = b"." + data
             if b"\n." in data:
@@ -136,17 +142,20 @@ class CrlfEncoder:
         return tail + (b".\r\n" if self.stuff else b"")
 
 
-def stuffed(message: bytes) -> bytes:
-    """A whole message as RETR sends it, byte-stuffed and ended by ``.CRLF``, when its
-    line ends are known to be CRLF already: its CRLF size (what the maildrop records)
-    equals its length, which a bare LF or a missing final line end would change. The
-    two scans for bare line ends are then not needed; they cost two thirds of
-    :meth:`CrlfEncoder.feed` on a message of 5 KB."""
-    if message.startswith(b"."):
-        message = b"." + message
-    if b"\n." in message:
-        message = message.replace(b"\n.", b"\n..")
-    return message + b".\r\n"
+def stuffed(message: bytes, dot_lines: bool | None = None, head: bytes = b"") -> bytes:
+    """A whole message as RETR sends it, byte-stuffed and ended by ``.CRLF``, after
+    ``head`` (the status line: one copy of the message, not two), when its line ends
+    are known to be CRLF already: its CRLF size (what the maildrop records) equals its
+    length, which a bare LF or a missing final line end would change. The two scans
+    for bare line ends are then not needed; they cost two thirds of
+    :meth:`CrlfEncoder.feed` on a message of 5 KB. ``dot_lines`` False (the maildrop
+    knows no line starts with ".") skips the scan for those too."""
+    if dot_lines is not False:
+        if message.startswith(b"."):
+            message = b"." + message
+        if b"\n." in message:
+            message = message.replace(b"\n.", b"\n..")
+    return b"".join((head, message, END))
 
 
 def crlf_size(chunks: Iterable[bytes]) -> int:

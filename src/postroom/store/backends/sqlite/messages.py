@@ -355,12 +355,12 @@ class _NoteCrlfSizes(DatabaseOperation):
     durable = False
     needs_savepoint = False
 
-    def __init__(self, sizes: list[tuple[str, int]]) -> None:
+    def __init__(self, sizes: list[tuple[str, int, bool | None]]) -> None:
         self.sizes = sizes
 
     def apply(self, conn: sqlite3.Connection) -> None:
-        conn.executemany("INSERT OR REPLACE INTO message_crlf_size (path, octets) "
-                         "VALUES (?, ?)", self.sizes)
+        conn.executemany("INSERT OR REPLACE INTO message_crlf_size (path, octets, dot_lines) "
+                         "VALUES (?, ?, ?)", self.sizes)
 
 
 class SqliteMessageStore:
@@ -777,8 +777,8 @@ class SqliteMessageStore:
         return self._writer.submit(_Expunge(self, postoffice, mailbox,
                                             canonical_folder(folder), uid_list))
 
-    def note_crlf_sizes(self, sizes: list[tuple[str, int]]) -> Future[None]:
-        """Record (path, CRLF size) pairs with the next group commit; do not wait. A
+    def note_crlf_sizes(self, sizes: list[tuple[str, int, bool | None]]) -> Future[None]:
+        """Record (path, CRLF size, dot lines) with the next group commit; do not wait. A
         store closing meanwhile records nothing (the sizes are computed again)."""
         try:
             return self._writer.submit(_NoteCrlfSizes(sizes))
