@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
+from typing import TYPE_CHECKING
 
 MAX_STATUS_LINE = 512
 END = b".\r\n"
@@ -30,29 +30,31 @@ END = b".\r\n"
 
 @dataclass(frozen=True)
 class Reply:
-    """One status line. Its wire form and log text are made once (a reply is sent,
-    then logged; the constants below answer every session)."""
+    """One status line. Its wire form (``wire``: bytes with CRLF) and log text
+    (``line``) are made with it: every reply is sent, then logged, and most are made
+    per command. They are kept in the instance's ``__dict__``, not as fields (equality
+    stays that of ``ok``, ``text`` and ``code``) and not through ``cached_property``,
+    whose lock cost more than the formatting."""
 
     ok: bool
     text: str = ""
     code: str = ""
 
-    @cached_property
-    def wire(self) -> bytes:
-        """The status line as sent, with CRLF."""
+    if TYPE_CHECKING:
+        wire: bytes
+        line: str
+
+    def __post_init__(self) -> None:
         head = "+OK" if self.ok else "-ERR"
         body = f"[{self.code}] {self.text}" if self.code else self.text
         line = f"{head} {body}".rstrip() if body else head
         data = line.encode("utf-8", "replace")[: MAX_STATUS_LINE - 2]
-        return data + b"\r\n"
+        self.__dict__["wire"] = data + b"\r\n"
+        self.__dict__["line"] = line if len(data) == len(line) else \
+            data.decode("utf-8", "replace")
 
     def encode(self) -> bytes:
         return self.wire
-
-    @cached_property
-    def line(self) -> str:
-        """The status line as logged, without CRLF."""
-        return self.wire[:-2].decode("utf-8", "replace")
 
 
 def ok(text: str = "") -> Reply:
