@@ -57,6 +57,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from postroom.store.crlf import crlf_facts
 from postroom.store.groupcommit import (
     DatabaseOperation,
     GroupCommitWriter,
@@ -195,9 +196,12 @@ class _Append:
         self.size = 0
         self.flags = flags
         self.internal_date = internal_date
+        self.crlf: tuple[int, bool] | None = None
 
     def prepare(self) -> None:
         assert self.data is not None
+        if isinstance(self.data, bytes | bytearray | memoryview):
+            self.crlf = crlf_facts(self.data)      # recorded with the row (store/crlf.py)
         self.path, self.size = self.owner._place(self.directory, self.data)
         self.data = None    # do not keep the bytes alive longer than needed
 
@@ -230,6 +234,9 @@ class _Append:
              _flags_text(self.flags), modseq))
         conn.execute("UPDATE mailbox SET used_bytes=used_bytes+?, message_count=message_count+1 "
                      "WHERE id=?", (self.size, self.mailbox_id))
+        if self.crlf is not None:
+            conn.execute("INSERT OR REPLACE INTO message_crlf_size (path, octets, dot_lines) "
+                         "VALUES (?, ?, ?)", (self.path, *self.crlf))
         if self.delivery_id is not None:
             conn.execute("INSERT INTO delivery (delivery_id, folder_id, uid, uidvalidity, "
                          "modseq, size, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
