@@ -359,6 +359,38 @@ def test_dot_lines_are_stuffed_in_every_session(pop3_server: Pop3Server) -> None
     assert retrieve_all() == first
 
 
+def test_pipelined_transaction_answered_in_order(pop3_server: Pop3Server,
+                                                 raw: RawPop3) -> None:
+    """Commands sent in one write: those answered as they arrive and those the session
+    streams or waits for (TOP, a large RETR, QUIT) interleave in order."""
+    small = message(1)
+    large = message(2, ("y" * 998 + "\r\n") * 400)
+    pop3_server.deliver("bob", small)
+    pop3_server.deliver("bob", large)
+    pop3_server.deliver("bob", message(3))
+    raw.login()
+    raw.send(b"STAT\r\nRETR 1\r\nDELE 1\r\nRETR 1\r\nTOP 3 0\r\nLIST\r\nRETR 2\r\n"
+             b"UIDL 2\r\nRETR 9\r\nDELE 3\r\nNOOP\r\nQUIT\r\n")
+    assert raw.line() == b"+OK 3 %d" % (len(small) + len(large) + len(message(3)))
+    assert raw.line() == b"+OK %d octets" % len(small)
+    assert raw.multiline() == small.split(b"\r\n")[:-1]
+    assert raw.line() == b"+OK message 1 deleted"
+    assert raw.line() == b"-ERR message already deleted"
+    assert raw.line() == b"+OK top of message follows"
+    assert raw.multiline() == [*message(3).split(b"\r\n\r\n")[0].split(b"\r\n"), b""]
+    assert raw.line() == b"+OK 2 messages (%d octets)" % (len(large) + len(message(3)))
+    assert raw.multiline() == [b"2 %d" % len(large), b"3 %d" % len(message(3))]
+    assert raw.line() == b"+OK %d octets" % len(large)
+    assert raw.multiline() == large.split(b"\r\n")[:-1]
+    assert raw.line().startswith(b"+OK 2 ")
+    assert raw.line() == b"-ERR no such message"
+    assert raw.line() == b"+OK message 3 deleted"
+    assert raw.line() == b"+OK"
+    assert raw.line().endswith(b"(2 messages deleted)")
+    assert raw.closed_by_server()
+    assert pop3_server.uids() == [2]
+
+
 def test_idle_timeout(pop3_server: Pop3Server) -> None:
     pop3_server.set("pop3.general.idle_timeout", 1)
     client, _ = connect(pop3_server)

@@ -60,7 +60,7 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-class _Sentinel:
+class Sentinel:
     def __init__(self, name: str) -> None:
         self.name = name
 
@@ -68,8 +68,8 @@ class _Sentinel:
         return self.name
 
 
-NEED_DATA = _Sentinel("NEED_DATA")
-CLOSED = _Sentinel("CLOSED")
+NEED_DATA = Sentinel("NEED_DATA")
+CLOSED = Sentinel("CLOSED")
 
 AUTHORIZATION_COMMANDS = (cmd.User, cmd.Pass, cmd.Apop, cmd.Auth, cmd.Capa, cmd.Stls,
                           cmd.Quit)
@@ -124,7 +124,7 @@ class Pop3Protocol:
             return                              # plaintext after STLS: dropped
         self._buffer += data
 
-    def next_event(self) -> cmd.Command | _Sentinel:
+    def next_event(self) -> cmd.Command | Sentinel:
         if self.state is State.CLOSED:
             return CLOSED
         if self._pending is not None:

@@ -45,8 +45,15 @@ from postroom.connectors.smtp.policy.session import client_ip_text
 from postroom.logs import ServiceLogs
 from postroom.services.pop3 import commands as cmd
 from postroom.services.pop3 import policy, wire
-from postroom.services.pop3.maildrop import READ_CHUNK, Maildrop, MaildropError
-from postroom.services.pop3.protocol import CLOSED, NEED_DATA, Pop3Protocol, ProtocolError, State
+from postroom.services.pop3.maildrop import READ_CHUNK, Entry, Maildrop, MaildropError
+from postroom.services.pop3.protocol import (
+    CLOSED,
+    NEED_DATA,
+    Pop3Protocol,
+    ProtocolError,
+    Sentinel,
+    State,
+)
 from postroom.services.pop3.transcript import Transcript
 
 if TYPE_CHECKING:
@@ -62,6 +69,9 @@ SMALL_MESSAGE = 256 * 1024
 """Messages up to this size are sent with one write (read whole: bounded memory)."""
 HANDSHAKE_TIMEOUT = 30.0
 _GONE = wire.err("message was removed by another session", "SYS/PERM")
+_ANSWERED_NOW = frozenset({cmd.Retr, cmd.Dele, cmd.Stat, cmd.List, cmd.Uidl, cmd.Rset,
+                           cmd.Noop})
+"""TRANSACTION commands answered without waiting (see ``Pop3Session._answer_now``)."""
 
 
 def _read_small(path: str | os.PathLike[str]) -> bytes:
@@ -117,6 +127,10 @@ class Pop3Session:
         self.apop_stamp = b""
         self.auth_failures = 0
         self.busy = False             # in UPDATE: let it finish on shutdown
+        # What _answer_now handed over to the task: an event, a ProtocolError, or an
+        # exception to raise; and the idle timeout of the read in progress.
+        self._held: cmd.Command | Sentinel | BaseException | None = None
+        self._idle_timeout = 0.0
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -159,9 +173,10 @@ class Pop3Session:
         self._write(greeting.encode())
         self.log.server_line(greeting, f"connection from {self.client_ip} on {self.listener}")
         proto = self.proto
+        conn = self.conn
         while True:
             try:
-                event = proto.next_event()
+                event = self._next_event()
             except ProtocolError as exc:
                 self._write(proto.send_error(exc))
                 self.log.command(None, exc.reply, 0, 0)
@@ -176,15 +191,20 @@ class Pop3Session:
             if event is CLOSED:
                 return
             if event is NEED_DATA:
-                await self.conn.drain()
+                await conn.drain()
+                self._idle_timeout = policy.idle_timeout(settings)
+                conn.answer_now = self._answer_input if self.maildrop is not None else None
                 try:
-                    data = await self.conn.read(policy.idle_timeout(settings))
+                    data = await conn.read(self._idle_timeout)
                 except TimeoutError:
                     reply = wire.err("idle timeout, closing")
                     self._write(reply.encode())
                     self.log.server_line(reply, "idle timeout")
                     return
-                proto.receive_data(data)
+                finally:
+                    conn.answer_now = None
+                if not conn.handed_over:
+                    proto.receive_data(data)
                 continue
             assert isinstance(event, cmd.Command)
             await self._handle(event)
@@ -193,6 +213,45 @@ class Pop3Session:
                     self.log.note("closing: too many failed logins")
                 await self.conn.drain()
                 return
+
+    def _next_event(self) -> cmd.Command | Sentinel:
+        """The next event: one :meth:`_answer_input` handed over first."""
+        held = self._held
+        if held is None:
+            return self.proto.next_event()
+        self._held = None
+        if isinstance(held, BaseException):
+            raise held
+        return held
+
+    def _answer_input(self, data: bytes) -> bool:
+        """Bytes that arrived while the task waits to read, in TRANSACTION: the commands
+        that need no waiting (RETR of a small message, DELE, STAT, LIST, UIDL, NOOP,
+        RSET) are answered here, in the transport's callback, as the task would answer
+        them (see ``Connection.answer_now``); True when all were, the read waiting on.
+        Anything else (QUIT, TOP, a large RETR, an error, a full socket buffer) ends the
+        read: the event, or what was raised, is held for the task, which goes on as if
+        it had read the bytes itself."""
+        proto = self.proto
+        try:
+            proto.receive_data(data)
+            while True:
+                try:
+                    event = proto.next_event()
+                except ProtocolError as exc:
+                    self._held = exc
+                    return False
+                if event is NEED_DATA:
+                    self.conn.extend_read(self._idle_timeout)
+                    return True
+                if not isinstance(event, cmd.Command) or not self._answer_now(event):
+                    self._held = event
+                    return False
+                if self.conn.write_paused:
+                    return False
+        except Exception as exc:    # for the task to raise: never into the transport
+            self._held = exc
+            return False
 
     def _write(self, data: bytes) -> None:
         self.conn.write(data)
@@ -369,10 +428,35 @@ class Pop3Session:
     # -- TRANSACTION ----------------------------------------------------------------------
 
     async def _transaction(self, event: cmd.Command) -> None:
-        maildrop = self.maildrop
-        assert maildrop is not None
+        if self._answer_now(event):
+            return
         try:
             match event:
+                case cmd.Retr(msg=number):
+                    await self._retrieve(event, number, None)
+                case cmd.Top(msg=number, lines=lines):
+                    await self._retrieve(event, number, lines)
+                case _:
+                    self._answer(event, wire.WRONG_STATE)
+        except MaildropError as exc:
+            self._answer(event, exc.reply)
+
+    def _answer_now(self, event: cmd.Command) -> bool:
+        """Answer a TRANSACTION command that needs no waiting; False, having done
+        nothing, for one that does (TOP, RETR of a large message: streamed)."""
+        maildrop = self.maildrop
+        if maildrop is None or type(event) not in _ANSWERED_NOW:
+            return False
+        try:
+            match event:
+                case cmd.Retr(msg=number):
+                    entry = maildrop.get(number)
+                    if entry.octets > SMALL_MESSAGE:
+                        return False
+                    self._retrieve_small(event, maildrop, entry)
+                case cmd.Dele(msg=number):
+                    maildrop.delete(number)
+                    self._answer(event, wire.ok(f"message {number} deleted"))
                 case cmd.Stat():
                     count, octets = maildrop.stat()
                     self._answer(event, wire.ok(f"{count} {octets}"))
@@ -391,9 +475,6 @@ class Pop3Session:
                 case cmd.Uidl(msg=int(number)):
                     entry = maildrop.get(number)
                     self._answer(event, wire.ok(f"{entry.number} {maildrop.uid_of(entry)}"))
-                case cmd.Dele(msg=number):
-                    maildrop.delete(number)
-                    self._answer(event, wire.ok(f"message {number} deleted"))
                 case cmd.Rset():
                     maildrop.reset()
                     count, octets = maildrop.stat()
@@ -401,35 +482,32 @@ class Pop3Session:
                                                 "octets)"))
                 case cmd.Noop():
                     self._answer(event, wire.ok())
-                case cmd.Retr(msg=number):
-                    await self._retrieve(event, number, None)
-                case cmd.Top(msg=number, lines=lines):
-                    await self._retrieve(event, number, lines)
-                case _:
-                    self._answer(event, wire.WRONG_STATE)
         except MaildropError as exc:
             self._answer(event, exc.reply)
+        return True
+
+    def _retrieve_small(self, event: cmd.Command, maildrop: Maildrop, entry: Entry) -> None:
+        """RETR of a message up to :data:`SMALL_MESSAGE`: status line, message and end
+        marker in one write."""
+        try:
+            text = _read_small(maildrop.file(entry))
+        except FileNotFoundError:
+            raise MaildropError(_GONE) from None
+        reply = wire.ok(f"{entry.octets} octets")
+        head = self.proto.send(reply)
+        if entry.octets == len(text) and text:      # CRLF already (see stuffed)
+            data = wire.stuffed(text, entry.dot_lines, head)
+        else:
+            encoder = wire.CrlfEncoder()
+            data = b"".join((head, encoder.feed(text), encoder.finish()))
+        self._write(data)
+        self.log.command(event, reply, len(data), 0)
 
     async def _retrieve(self, event: cmd.Command, number: int, lines: int | None) -> None:
+        """RETR of a large message, TOP: streamed in chunks, honouring flow control."""
         maildrop = self.maildrop
         assert maildrop is not None
         entry = maildrop.get(number)
-        if lines is None and entry.octets <= SMALL_MESSAGE:
-            # The common case: status line, message and end marker in one write.
-            try:
-                text = _read_small(maildrop.file(entry))
-            except FileNotFoundError:
-                raise MaildropError(_GONE) from None
-            reply = wire.ok(f"{entry.octets} octets")
-            head = self.proto.send(reply)
-            if entry.octets == len(text) and text:      # CRLF already (see stuffed)
-                data = wire.stuffed(text, entry.dot_lines, head)
-            else:
-                encoder = wire.CrlfEncoder()
-                data = b"".join((head, encoder.feed(text), encoder.finish()))
-            self._write(data)
-            self.log.command(event, reply, len(data), 0)
-            return
         try:
             handle = open(maildrop.file(entry), "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
