@@ -152,3 +152,55 @@ def test_a_view_synchronised_from_the_log_matches_one_compared_in_full(
                                      state=index.state)
             assert (logged.uids, logged.info) == (full.uids, full.info)
     store.close()
+
+
+SEARCH_STEPS = st.lists(st.tuples(st.sampled_from(["append", "expunge", "search"]),
+                                  st.integers(0, 30), st.sampled_from(["alpha", "beta", "a"])),
+                        min_size=1, max_size=30)
+
+
+class _CountingHeaders(HeaderCache):
+    """Records the messages each search looks at."""
+
+    looked: list[int]
+
+    def search(self, messages, name, needle, max_reads=None):  # type: ignore[no-untyped-def]
+        messages = list(messages)
+        self.looked.extend(m.uid for m in messages)
+        return super().search(messages, name, needle, max_reads)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(SEARCH_STEPS)
+def test_remembered_header_searches_answer_as_a_full_search(
+        tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int, str]]) -> None:
+    """A header search kept per folder (the UIDs looked at, those that matched) gives,
+    after any mix of new mail and expunges, what a search of every message gives; and
+    asked again with nothing new it looks at no message."""
+    store = _store(tmp_path_factory.mktemp("search"))
+    box = ("example", "bob")
+    headers = _CountingHeaders(store.home.messages)
+    folder = ("example", "bob", "Inbox", 1)
+    for n in range(3):
+        store.messages.append(*box, "Inbox", f"Subject: alpha {n}\r\n\r\nx\r\n".encode())
+    for step, n, needle in steps:
+        if step == "append":
+            subject = ("alpha", "beta", "gamma")[n % 3]
+            store.messages.append(*box, "Inbox", f"Subject: {subject} {n}\r\n\r\nx\r\n".encode())
+        elif step == "expunge":
+            present = [m.uid for m in store.messages.list_messages(*box, "Inbox")]
+            if present:
+                store.messages.expunge(*box, "Inbox", [present[n % len(present)]])
+        infos = store.messages.list_messages(*box, "Inbox")
+        uids, info = [m.uid for m in infos], {m.uid: m for m in infos}
+        full = HeaderCache(store.home.messages).search(infos, "subject", needle)
+        assert full is not None
+        headers.looked = []
+        kept = headers.search_uids(folder, uids, info, "subject", needle)
+        assert kept == [message.uid for _position, message in full]
+        assert set(headers.looked) <= set(uids)
+        headers.looked = []
+        assert headers.search_uids(folder, uids, info, "subject", needle) == kept
+        assert headers.looked == []
+    store.close()

@@ -30,6 +30,8 @@ so that many small messages are bounded by :data:`MAX_BYTES` too. The entry limi
 is sized for a server's working set: 20 users paging through 200 messages each
 already touch 4,000 messages, and an LRU smaller than that misses on most FETCHes."""
 HEADER_MAX_BYTES = 128 * 1024 * 1024
+SEARCHES_KEPT = 128
+"""Header searches whose answers per folder :meth:`HeaderCache.search_uids` keeps."""
 ENTRY_OVERHEAD = 200
 MAX_ANSWERS = 8
 """Search answers remembered per header block (:meth:`HeaderView.contains`)."""
@@ -167,6 +169,9 @@ class HeaderCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self.reads = 0
+        # (folder key, field, needle) -> [UIDs looked at, UIDs that matched]
+        self._searches: OrderedDict[tuple[object, ...], tuple[set[int], set[int]]] = \
+            OrderedDict()
 
     def has(self, path: str) -> bool:
         return path in self._views
@@ -210,6 +215,41 @@ class HeaderCache:
             if hit:
                 found.append((position, message))
         return found
+
+    def search_uids(self, folder: tuple[object, ...], uids: list[int],
+                    info: dict[int, MessageInfo], name: str, needle: str,
+                    max_reads: int | None = None) -> list[int] | None:
+        """The UIDs (ascending) among ``uids`` of the folder ``folder`` (a key that
+        includes its UIDVALIDITY) whose field ``name`` contains ``needle``: what
+        :meth:`search` finds, remembered per folder and search as two sets of UIDs,
+        those looked at and those that matched. A message's header never changes, so a
+        search repeated on a folder looks only at the messages it has not seen (those
+        appended since) and answers with set operations: a client's search box asked
+        again after each new message, or every few seconds, costs a few µs instead of
+        a loop over the folder. None, as :meth:`search`, when more than ``max_reads``
+        headers of new messages are not cached. For the event loop's thread only."""
+        key = (*folder, name, needle)
+        searches = self._searches
+        entry = searches.get(key)
+        if entry is None:
+            entry = searches[key] = (set(), set())
+            while len(searches) > SEARCHES_KEPT:
+                searches.popitem(last=False)
+        else:
+            searches.move_to_end(key)
+        looked, matched = entry
+        current = set(uids)
+        new = current - looked
+        if new:
+            found = self.search(map(info.__getitem__, sorted(new)), name, needle, max_reads)
+            if found is None:
+                return None
+            looked |= new
+            matched.update(message.uid for _position, message in found)
+            if len(looked) > 2 * len(current) + 64:     # expunged UIDs pile up: drop them
+                looked &= current
+                matched &= current
+        return sorted(matched & current)
 
     def add(self, path: str, message: bytes) -> None:
         """Keep the header of a message just stored at ``path`` from the bytes in hand

@@ -530,6 +530,19 @@ def _select_by_header(s: ImapSession, key: Any, max_reads: int | None = None,
     return [Msg(s, n + 1, m) for n, m in found]
 
 
+def _uids_by_header(s: ImapSession, key: Any, max_reads: int | None = None,
+                    ) -> list[int] | None:
+    """:func:`_select_by_header` as UIDs, with the header cache's answers per folder
+    (:meth:`~.message_cache.HeaderCache.search_uids`): a search repeated on a folder
+    looks only at the messages appended since. None as for :func:`_select_by_header`."""
+    folder, headers = s.selected, s.ctx.headers
+    if not (isinstance(key, search.Header) and key.substring and headers is not None
+            and folder is not None):
+        return None
+    return headers.search_uids((*s.where, folder.folder, folder.uidvalidity), folder.uids,
+                               folder.info, key.name, key.substring.casefold(), max_reads)
+
+
 def _has_modseq(key: Any) -> bool:
     return search.uses(key, search.ModSeq)
 
@@ -553,20 +566,27 @@ async def search_(s: ImapSession, c: cmd.Search) -> None:
         _refuse_search(s, c, "NO", f"charset {c.charset} is not supported",
                        "BADCHARSET (US-ASCII UTF-8)")
         return
+    folder = s.selected
     try:
-        found = _select_by_header(s, _resolve(s, c.key), INLINE_READS) \
-            if s.selected is not None and s.selected.exists <= INLINE_SEARCH else None
-        if found is None:
+        uids = _uids_by_header(s, _resolve(s, c.key), INLINE_READS) \
+            if folder is not None and folder.exists <= INLINE_SEARCH else None
+        if uids is None:
             found = _select(s, c.key) if _search_is_cheap(s, c.key) else \
                 await s.io(_select, s, c.key)
     except ValueError as exc:
         _refuse_search(s, c, "BAD", f"invalid search: {exc}")
         return
-    numbers = [m.uid if c.uid else m.seq for m in found]
-    modseq = max((m.modseq for m in found), default=0) if _has_modseq(c.key) else None
+    if uids is not None:          # one header field: no MODSEQ in the key
+        assert folder is not None
+        numbers = uids if c.uid else [folder.seq(uid) or 0 for uid in uids]
+        modseq = None
+    else:
+        uids = [m.uid for m in found]
+        numbers = uids if c.uid else [m.seq for m in found]
+        modseq = max((m.modseq for m in found), default=0) if _has_modseq(c.key) else None
     if modseq is not None:
         s.flags.condstore = True
-    _save(s, c, [m.uid for m in found])
+    _save(s, c, uids)
     if c.returns is None:
         line = "SEARCH" + "".join(f" {n}" for n in numbers)
         if modseq and numbers:
