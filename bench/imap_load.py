@@ -27,7 +27,7 @@ configuration and directories in a temporary directory, a loopback port, a passw
 Maildir mail owned by ``nobody``.
 
 Run: ``make bench-imap`` (needs root for apt-get and Dovecot), or
-``.venv/bin/python bench/imap_load.py [--clients 20] [--seconds 10] [--runs 3]
+``.venv/bin/python bench/imap_load.py [--clients 20] [--seconds 10] [--runs 5]
 [--no-dovecot]``: ``--runs`` pairs of runs on fresh servers, who goes first alternating;
 the ratio reported is the median of the pairs' ratios (this machine's speed drifts by
 tens of percent over minutes, so only runs side by side compare).
@@ -174,7 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--runs", type=int, default=3,
+    parser.add_argument("--runs", type=int, default=5,
                         help="pairs of runs, fresh servers each, who goes first alternating")
     parser.add_argument("--no-dovecot", action="store_true", help="measure Postroom only")
     args = parser.parse_args()
