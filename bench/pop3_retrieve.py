@@ -17,7 +17,8 @@ users, Maildir mail owned by ``nobody``, and its own log file. It is stopped at 
 end, as is anything the package's post-install started.
 
 Run: ``make bench-pop3`` (needs root for apt-get and for Dovecot's privilege
-separation). ``--runs`` pairs of runs (5: a run lasts about a second) on fresh servers, who goes first
+separation). ``--runs`` pairs of runs (5: a run lasts about a second) on fresh
+servers, each after an ``os.sync()`` of what the set-up wrote, who goes first
 alternating; prints one line per run, the medians and the median of the pairs'
 ratios (this machine's speed drifts by tens of percent over minutes, so only runs
 side by side compare); ``--no-dovecot`` measures Postroom alone.
