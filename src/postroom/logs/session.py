@@ -87,8 +87,7 @@ class SessionTranscript:
             debug_line = f"{command} {args}".rstrip() if command else "(unrecognised command)"
         masker = self.masker
         plain = f"{message_id}{command}{args}{reply}{debug_line}"
-        if self._fast and plain.isascii() and plain.isprintable() and "\\" not in plain \
-                and not has_keyword(plain) and not masker.in_exchange:
+        if self._fast and _plain(plain) and not has_keyword(plain) and not masker.in_exchange:
             # The fast path (module docstring): the same lines, one f-string each.
             buffers = self._buffers
             assert buffers is not None
@@ -185,6 +184,5 @@ class SessionTranscript:
 
 def _plain(text: str) -> bool:
     """Whether ``text`` goes into a log line as it is: printable ASCII (no tab, CR, LF
-    or other control character) without a backslash, so no escape applies (inlined in
-    :meth:`SessionTranscript.write_command`)."""
+    or other control character) without a backslash, so no escape applies."""
     return text.isascii() and text.isprintable() and "\\" not in text

@@ -56,6 +56,8 @@ from postroom.store.messages import (
 )
 
 if TYPE_CHECKING:
+    from postroom.services.imap.message_cache import HeaderCache
+    from postroom.services.imap.selected import SelectedFolder
     from postroom.services.imap.session import ImapSession
 
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -512,6 +514,17 @@ def _select(s: ImapSession, key: Any) -> list[Msg]:
     return [m for m in _messages(s) if match(m)]
 
 
+def _header_road(s: ImapSession, key: Any,
+                 ) -> tuple[SelectedFolder, HeaderCache, search.Header] | None:
+    """The selected folder, the header cache and ``key`` when ``key`` is a search on one
+    header field that the cache can answer; None otherwise."""
+    folder, headers = s.selected, s.ctx.headers
+    if isinstance(key, search.Header) and key.substring and headers is not None \
+            and folder is not None:
+        return folder, headers, key
+    return None
+
+
 def _select_by_header(s: ImapSession, key: Any, max_reads: int | None = None,
                       ) -> list[Msg] | None:
     """SEARCH on one header field, the commonest search (a client's quick filter, a
@@ -519,10 +532,10 @@ def _select_by_header(s: ImapSession, key: Any, max_reads: int | None = None,
     :class:`Msg` only for the messages found: the same answers as the general matcher
     in a fraction of its time. None when ``key`` is not such a search, or when more
     than ``max_reads`` headers would have to be read from their files."""
-    folder, headers = s.selected, s.ctx.headers
-    if not (isinstance(key, search.Header) and key.substring and headers is not None
-            and folder is not None):
+    road = _header_road(s, key)
+    if road is None:
         return None
+    folder, headers, key = road
     found = headers.search(map(folder.info.__getitem__, folder.uids), key.name,
                            key.substring.casefold(), max_reads)
     if found is None:
@@ -535,10 +548,10 @@ def _uids_by_header(s: ImapSession, key: Any, max_reads: int | None = None,
     """:func:`_select_by_header` as UIDs, with the header cache's answers per folder
     (:meth:`~.message_cache.HeaderCache.search_uids`): a search repeated on a folder
     looks only at the messages appended since. None as for :func:`_select_by_header`."""
-    folder, headers = s.selected, s.ctx.headers
-    if not (isinstance(key, search.Header) and key.substring and headers is not None
-            and folder is not None):
+    road = _header_road(s, key)
+    if road is None:
         return None
+    folder, headers, key = road
     return headers.search_uids((*s.where, folder.folder, folder.uidvalidity), folder.uids,
                                folder.info, key.name, key.substring.casefold(), max_reads)
 

@@ -10,7 +10,9 @@ Multi-line bodies (RETR, TOP) are "byte-stuffed": a line beginning with ``.`` ge
 second ``.``, and ``.CRLF`` ends the body. Message files are kept exactly as they
 arrived, which may mean bare LF line ends (mail placed by tools, not by SMTP), so
 :class:`CrlfEncoder` turns every bare LF into CRLF while it streams, chunk by chunk,
-and ends the body with CRLF if the file does not. :func:`crlf_size` counts the octets
+and ends the body with CRLF if the file does not (the store's encoder,
+:mod:`postroom.store.crlf`, which learns the same facts when a message is delivered).
+:func:`crlf_size` counts the octets
 the encoder sends without the stuffing: the size STAT, LIST and the scan listing
 announce (RFC 1939 §5: "exact size", and clients such as fetchmail compare).
 
@@ -23,9 +25,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from postroom.store.crlf import END, CrlfEncoder
+
+__all__ = ["END", "CrlfEncoder", "Reply", "crlf_size", "err", "multiline", "ok", "stuffed"]
+
 MAX_STATUS_LINE = 512
-END = b".\r\n"
-"""The end of a multi-line body."""
 
 
 @dataclass(frozen=True)
@@ -85,63 +89,6 @@ def multiline(lines: Iterable[str]) -> bytes:
         out.append(("." + line if line.startswith(".") else line).encode("utf-8") + b"\r\n")
     out.append(b".\r\n")
     return b"".join(out)
-
-
-class CrlfEncoder:
-    """Streams a message file as a POP3 body: CRLF line ends, byte-stuffed when
-    ``stuff`` (off to count octets), ended by ``finish``."""
-
-    def __init__(self, *, stuff: bool = True) -> None:
-        self.stuff = stuff
-        self._held_cr = False          # the last chunk ended in CR: may pair with an LF
-        self._line_start = True
-        self._empty = True
-        self.octets = 0                # octets sent so far, stuffing excluded
-        self.dot_lines = False         # a line starting with "." passed (needs stuffing)
-
-    def feed(self, chunk: bytes) -> bytes:
-        if not chunk:
-            return b""
-        if self._held_cr:
-            chunk = b"\r" + chunk
-            self._held_cr = False
-        if chunk.endswith(b"\r"):
-            chunk = chunk[:-1]
-            self._held_cr = True
-            if not chunk:
-                return b""
-        self._empty = False
-        # Bare LF -> CRLF; existing CRLF unchanged (the common case costs one scan).
-        lfs = chunk.count(b"\n")
-        data = chunk if lfs == chunk.count(b"\r\n") else \
-            chunk.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        self.octets += len(data)
-        if not self.dot_lines and ((self._line_start and data.startswith(b".")) or
-                                   b"\n." in data):
-            self.dot_lines = True
-        if self.stuff and self.dot_lines:
-            if self._line_start and data.startswith(b"."):
-                data = b"." + data
-            if b"\n." in data:
-                data = data.replace(b"\n.", b"\n..")
-        self._line_start = data.endswith(b"\n")
-        return data
-
-    def finish(self) -> bytes:
-        """The rest: a held CR, a final CRLF if needed, and ``.CRLF`` when stuffing."""
-        tail = b""
-        if self._held_cr:
-            self._held_cr = False
-            self._empty = False
-            # A lone CR at the very end: the line end it meant is CRLF.
-            tail = b"\r\n"
-            self.octets += 2
-            self._line_start = True
-        elif not self._empty and not self._line_start:
-            tail = b"\r\n"
-            self.octets += 2
-            self._line_start = True
-        return tail + (b".\r\n" if self.stuff else b"")
 
 
 def stuffed(message: bytes, dot_lines: bool | None = None, head: bytes = b"") -> bytes:
