@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +69,34 @@ def test_bodies_and_spool_files_of_one_batch_keep_their_order(store: Store,
     for entry, body in zip(entries, bodies, strict=True):
         expected = body.read_bytes() if isinstance(body, Path) else body
         assert store.queue.read_body(entry) == expected
+
+
+def test_short_writes_and_a_full_disk_leave_every_body_where_its_entry_says(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's bodies go out in one writev: a short write continues where it stopped,
+    and after a failed one (the disk full) later bodies are still found at their offsets."""
+    real = os.writev
+
+    def short(fd: int, views: list[memoryview]) -> int:
+        return real(fd, [views[0][:700]])
+
+    monkeypatch.setattr(os, "writev", short)
+    futures = [store.queue.enqueue_async("SMTP.inbound", envelope(n), message(n))
+               for n in range(5)]
+    entries = [f.result() for f in futures]
+    assert [store.queue.read_body(e) for e in entries] == [message(n) for n in range(5)]
+
+    def full(fd: int, views: list[memoryview]) -> int:
+        real(fd, [views[0][:100]])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "writev", full)
+    with pytest.raises(OSError):
+        store.queue.enqueue("SMTP.inbound", envelope(9), message(9))
+    monkeypatch.setattr(os, "writev", real)
+    later = [store.queue.enqueue("SMTP.inbound", envelope(n), message(n)) for n in (10, 11)]
+    assert [store.queue.read_body(e) for e in later] == [message(10), message(11)]
+    assert len(store.queue.list("SMTP.inbound")) == 7
 
 
 def test_bad_input_is_refused_and_changes_nothing(store: Store) -> None:

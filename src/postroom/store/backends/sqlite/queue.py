@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from postroom.store.store import Store
 
 SEGMENT_LIMIT = 64 * 1024 * 1024
+_IOV_MAX = 1024     # Linux's limit on the buffers of one writev
 COPY_CHUNK = 1024 * 1024
 _INSERT = ("INSERT INTO queue_entry (queue, tracking_id, sender, recipients, client_ip, "
            "auth_user, envelope, segment, body_offset, body_length, created_at, "
@@ -117,30 +118,59 @@ class _Segment:
         # Locked before it gets its real name: a sweeper can never delete it while new.
         self.name = f"{time.time_ns() // 1000:x}-{pid}-{next(counter)}.seg"
         os.rename(temp, directory / self.name)
-        self.size = 0
+        self.size = 0           # bytes written, and the bodies waiting in ``unwritten``
+        self.unwritten: list[memoryview] = []
         self.new = True
         self.pending = 0        # prepared operations not yet committed or discarded
         self.retired = False    # full: no new writes; close once pending reaches 0
 
     def write(self, body: Body) -> tuple[int, int]:
+        """Where ``body`` goes in the segment. A body in memory is only placed here and
+        written with the batch's others by :meth:`write_out`: one ``writev`` instead of
+        a ``write`` each, and every system call is a round for the interpreter lock,
+        which the writer waits to get back while the event loop holds it (measured:
+        SMTP's batch took 4.7 ms from prepare to flushed for 6-7 bodies)."""
         offset = self.size
         if isinstance(body, bytes | bytearray | memoryview):
-            self._write_all(memoryview(body))
-        else:
-            try:
-                source = open(body, "rb")  # noqa: SIM115
-            except OSError as exc:
-                raise QueueError("body", f"cannot read {body}: {exc.strerror}") from None
-            with source:
-                while chunk := source.read(COPY_CHUNK):
-                    self._write_all(memoryview(chunk))
+            view = memoryview(body)
+            if view.nbytes:
+                self.unwritten.append(view)
+                self.size += view.nbytes
+            return offset, view.nbytes
+        self.write_out()
+        try:
+            source = open(body, "rb")  # noqa: SIM115
+        except OSError as exc:
+            raise QueueError("body", f"cannot read {body}: {exc.strerror}") from None
+        with source:
+            while chunk := source.read(COPY_CHUNK):
+                self._write_all([memoryview(chunk)])
+                self.size += len(chunk)
         return offset, self.size - offset
 
-    def _write_all(self, view: memoryview) -> None:
-        while view:
-            written = os.write(self.fd, view)
-            self.size += written
-            view = view[written:]
+    def write_out(self) -> None:
+        """Write the placed bodies (the segment is ``O_APPEND``: in the order placed)."""
+        if self.unwritten:
+            views, self.unwritten = self.unwritten, []
+            self._write_all(views)
+
+    def _write_all(self, views: list[memoryview]) -> None:
+        """Write every byte of ``views``; after a failure (a full disk) ``size`` is the
+        file's again, so that later bodies are placed where they will land (the bodies
+        placed but not written belong to operations that fail with this error)."""
+        start = 0
+        try:
+            while start < len(views):
+                written = os.writev(self.fd, views[start:start + _IOV_MAX])
+                while written and written >= views[start].nbytes:
+                    written -= views[start].nbytes
+                    start += 1
+                if written:
+                    views[start] = views[start][written:]
+        except OSError:
+            self.unwritten = []
+            self.size = os.fstat(self.fd).st_size
+            raise
 
     def close(self) -> None:
         os.close(self.fd)   # releases the lock: the segment may now be collected
@@ -453,6 +483,7 @@ class SqliteQueue:
             segment = self._segment
         if segment is None or not any(isinstance(op, _Enqueue) for op in ops):
             return
+        segment.write_out()
         os.fdatasync(segment.fd)
         if segment.new:
             fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
