@@ -56,6 +56,30 @@ def test_a_handler_finishing_through_a_future_frees_its_thread_at_once(store: St
     assert store.queue.list(QUEUE) == []                 # every entry acknowledged
 
 
+def test_a_thread_busy_longer_than_the_slot_wait_does_not_stall_the_queue_until_the_poll(
+        store: Store) -> None:
+    """The dispatcher waits for a free thread on the slots, not on the wake listener: the
+    next entry starts when the slow one ends, not at the next poll (30 s here)."""
+    _fill(store, 3)
+    started: list[float] = []
+
+    def handler(entry: QueueEntry) -> None:
+        started.append(time.monotonic())
+        if len(started) == 1:
+            time.sleep(1.5)          # longer than the dispatcher's one-second slot wait
+
+    worker = QueueWorker(store, QUEUE, handler, name="test", threads=lambda: 1,
+                         poll_seconds=30.0, claim_batch=1)
+    begin = time.monotonic()
+    worker.start()
+    try:
+        _wait_for(lambda: worker.processed == 3, timeout=10.0)
+    finally:
+        worker.stop()
+    assert started[1] - started[0] < 3.0
+    assert time.monotonic() - begin < 10.0
+
+
 def test_a_failed_future_retries_the_entry(store: Store) -> None:
     _fill(store, 1)
 

@@ -191,15 +191,21 @@ class QueueWorker:
             except Exception:
                 log.exception("%s: claim failed", self.name)
                 claimed = 0
-            if claimed:
-                continue
+            if claimed is None or claimed:
+                continue      # every thread was busy (a finishing one frees a slot) or more
             self._listener.wait(self.poll_seconds)
 
-    def _claim_some(self) -> int:
+    def _claim_some(self) -> int | None:
         """Start as many entries as there are free slots (from the backlog first, else
-        claimed now, up to ``claim_batch`` at once); 0 when the queue is empty."""
+        claimed now, up to ``claim_batch`` at once); 0 when the queue is empty, None when
+        no thread was free for a while.
+
+        The dispatcher waits for a free thread on the slots' semaphore, which a finishing
+        thread releases, and sleeps on the wake listener only after the queue had nothing
+        due: a finishing thread need not poke it (a datagram, and a wake-up of the
+        dispatcher, per entry)."""
         if not self._slots.acquire(timeout=min(self.poll_seconds, 1.0)):
-            return 0          # every thread busy: a finishing one pokes the listener
+            return None
         free = 1
         while self._slots.acquire(blocking=False):
             free += 1
@@ -269,8 +275,6 @@ class QueueWorker:
             entry = None if surplus else self._from_backlog()
         if not surplus:
             self._slots.release()
-        if self._listener is not None:
-            self._listener.poke()
 
     def _handle(self, entry: QueueEntry) -> None:
         try:
