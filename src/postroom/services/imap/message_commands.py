@@ -152,8 +152,8 @@ async def fetch(s: ImapSession, c: cmd.Fetch) -> None:
                 *s.where, folder.folder, unseen, ["\\Seen"], "add"))
             for u in unseen:
                 info = folder.info[u]
-                folder.info[u] = dataclasses.replace(
-                    info, flags=tuple(sorted({*info.flags, "\\Seen"})), modseq=modseq)
+                folder.info[u] = info._replace(
+                    flags=tuple(sorted({*info.flags, "\\Seen"})), modseq=modseq)
             if not any(i.name == "FLAGS" for i in items):
                 items.append(FetchItem("FLAGS"))
             if s.flags.qresync and not any(i.name == "UID" for i in items):
@@ -471,8 +471,7 @@ def _index_stored(s: ImapSession, uids: list[int], wanted: set[str], mode: FlagM
         current = set(message.flags)
         new = changed_flags(current, wanted, mode)
         if new != current:
-            changed[uid] = dataclasses.replace(message, flags=tuple(sorted(new)),
-                                               modseq=modseq)
+            changed[uid] = message._replace(flags=tuple(sorted(new)), modseq=modseq)
     state = (index.state[0], index.state[1], modseq)
     return state if changed and s.ctx.indexes.advance(key, state, changed) else None
 
