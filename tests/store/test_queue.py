@@ -99,6 +99,39 @@ def test_short_writes_and_a_full_disk_leave_every_body_where_its_entry_says(
     assert len(store.queue.list("SMTP.inbound")) == 7
 
 
+def test_a_failed_write_fails_the_batch_whose_bodies_it_left_unwritten(
+        store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A body in memory waits for the batch's writev; a spool file after it in the same
+    batch writes it out first. If that write fails, the earlier body's entry must not
+    commit pointing at bytes that were never written."""
+    spool = tmp_path / "big.eml"
+    spool.write_bytes(message(5, 300_000))
+    real = os.writev
+    first = store.queue.enqueue_async("SMTP.inbound", envelope(1), message(1))
+    with store.write_gate:                 # the writer now waits with `first` flushed
+        time.sleep(0.5)                    # ... and the next two queue up as one batch
+        failed_once: list[bool] = []
+
+        def full_once(fd: int, views: list[memoryview]) -> int:
+            if not failed_once and any(bytes(v) == message(2) for v in views):
+                failed_once.append(True)
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(fd, views)
+
+        monkeypatch.setattr(os, "writev", full_once)
+        in_memory = store.queue.enqueue_async("SMTP.inbound", envelope(2), message(2))
+        from_file = store.queue.enqueue_async("SMTP.inbound", envelope(3), spool)
+    assert store.queue.read_body(first.result()) == message(1)
+    assert failed_once
+    for future in (in_memory, from_file):
+        with pytest.raises(OSError):
+            future.result()
+    later = store.queue.enqueue("SMTP.inbound", envelope(4), message(4))
+    assert store.queue.read_body(later) == message(4)
+    assert sorted(e.envelope.sender for e in store.queue.list("SMTP.inbound")) == [
+        "sender1@example.net", "sender4@example.net"]
+
+
 def test_bad_input_is_refused_and_changes_nothing(store: Store) -> None:
     bad = [
         (("smtp inbound", envelope(), b"x"), "queue"),

@@ -26,6 +26,7 @@ last routed copy.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import io
 import itertools
@@ -120,6 +121,9 @@ class _Segment:
         os.rename(temp, directory / self.name)
         self.size = 0           # bytes written, and the bodies waiting in ``unwritten``
         self.unwritten: list[memoryview] = []
+        # Writes that failed so far: a body placed before one was never written, and
+        # the flush fails its batch (its operation notes the count when placed).
+        self.failures = 0
         self.new = True
         self.pending = 0        # prepared operations not yet committed or discarded
         self.retired = False    # full: no new writes; close once pending reaches 0
@@ -156,8 +160,9 @@ class _Segment:
 
     def _write_all(self, views: list[memoryview]) -> None:
         """Write every byte of ``views``; after a failure (a full disk) ``size`` is the
-        file's again, so that later bodies are placed where they will land (the bodies
-        placed but not written belong to operations that fail with this error)."""
+        file's again, so that later bodies are placed where they will land, and
+        ``failures`` counts it: the flush then fails the batch of any body placed before
+        it (never written), even when the failed write was a later spool file's."""
         start = 0
         try:
             while start < len(views):
@@ -170,6 +175,7 @@ class _Segment:
         except OSError:
             self.unwritten = []
             self.size = os.fstat(self.fd).st_size
+            self.failures += 1
             raise
 
     def close(self) -> None:
@@ -184,6 +190,7 @@ class _Enqueue:
         self.owner, self.queue, self.envelope, self.body = owner, queue, envelope, body
         self.location: tuple[str, int, int] | None = None
         self.segment: _Segment | None = None
+        self.placed_at_failures: int | None = None
         # Tracking rows go in the same transaction: recorded only if the entry is.
         self.tracking = event_rows(track) if track else []
         if self.tracking:
@@ -193,6 +200,8 @@ class _Enqueue:
         self.segment = segment = self.owner._current_segment()
         offset, length = segment.write(self.body)
         self.location = (f"queue/{segment.name}", offset, length)
+        if isinstance(self.body, bytes | bytearray | memoryview):
+            self.placed_at_failures = segment.failures    # written later, by the flush
 
     def apply(self, conn: sqlite3.Connection) -> QueueEntry:
         assert self.location is not None
@@ -484,6 +493,11 @@ class SqliteQueue:
         if segment is None or not any(isinstance(op, _Enqueue) for op in ops):
             return
         segment.write_out()
+        if any(isinstance(op, _Enqueue) and op.segment is not None
+               and op.placed_at_failures not in (None, op.segment.failures)
+               for op in ops):
+            raise OSError(errno.EIO, "a write to the queue segment failed: bodies of this "
+                                     "batch were never written")
         os.fdatasync(segment.fd)
         if segment.new:
             fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
