@@ -191,8 +191,8 @@ class QueueWorker:
             except Exception:
                 log.exception("%s: claim failed", self.name)
                 claimed = 0
-            if claimed is None or claimed:
-                continue      # every thread was busy (a finishing one frees a slot) or more
+            if claimed != 0:
+                continue      # started some (more may be due), or no thread was free yet
             self._listener.wait(self.poll_seconds)
 
     def _claim_some(self) -> int | None:

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeGuard
 
 from postroom.store.backends.sqlite.tracking import event_rows, insert_rows
 from postroom.store.groupcommit import (
@@ -108,6 +108,11 @@ class SegmentSlice(io.RawIOBase):
         super().close()
 
 
+def _in_memory(body: Body) -> TypeGuard[bytes | bytearray | memoryview]:
+    """The body is bytes to write, not the path of a spool file to copy."""
+    return isinstance(body, bytes | bytearray | memoryview)
+
+
 class _Segment:
     """The current segment of this process (used only by the writer thread)."""
 
@@ -135,7 +140,7 @@ class _Segment:
         which the writer waits to get back while the event loop holds it (measured:
         SMTP's batch took 4.7 ms from prepare to flushed for 6-7 bodies)."""
         offset = self.size
-        if isinstance(body, bytes | bytearray | memoryview):
+        if _in_memory(body):
             view = memoryview(body)
             if view.nbytes:
                 self.unwritten.append(view)
@@ -200,7 +205,7 @@ class _Enqueue:
         self.segment = segment = self.owner._current_segment()
         offset, length = segment.write(self.body)
         self.location = (f"queue/{segment.name}", offset, length)
-        if isinstance(self.body, bytes | bytearray | memoryview):
+        if _in_memory(self.body):
             self.placed_at_failures = segment.failures    # written later, by the flush
 
     def apply(self, conn: sqlite3.Connection) -> QueueEntry:
@@ -527,7 +532,7 @@ class SqliteQueue:
         """
         check_queue_name(queue)
         envelope.check()
-        if not isinstance(body, bytes | bytearray | memoryview) and not os.path.isfile(body):
+        if not _in_memory(body) and not os.path.isfile(body):
             raise QueueError("body", f"cannot read {body}: no such file")
         if envelope.tracking_id is None:
             envelope = _with_tracking(envelope, new_tracking_id())
