@@ -19,7 +19,8 @@ def test_init_creates_everything(cli_subprocess, home: Path, tmp_path: Path) -> 
     assert "data directory ready" in result.stdout
     d = DataDir(fresh)
     assert d.is_initialised()
-    for sub in ("messages", "queue", "pickup", "badmail", "quarantine", "logs", "tmp", "tls"):
+    for sub in ("messages", "queue", "pickup", "badmail", "quarantine", "logs", "tmp", "tls",
+                "cache"):
         assert (fresh / sub).is_dir(), sub
     assert stat.S_IMODE(d.secret_key.stat().st_mode) == 0o600
     assert stat.S_IMODE(d.key_file.stat().st_mode) == 0o600

@@ -12,6 +12,8 @@ Layout (``DIR`` is ``--home``, ``$POSTROOM_HOME`` or ``./postroom-data``)::
     DIR/badmail/, quarantine/  messages taken out of normal processing
     DIR/logs/<service>/      W3C, activity and debug logs
     DIR/tmp/                 files being written before they are renamed into place
+    DIR/cache/               what a service can rebuild from the rest (IMAP folder
+                             indexes and header blocks): safe to delete while stopped
 
 ``init`` is idempotent: it creates what is missing and never rewrites what exists.
 A directory that exists, is not empty and has no marker is refused, so that a typo
@@ -29,7 +31,8 @@ from pathlib import Path
 MARKER = "postroom.toml"
 MARKER_TEXT = '# This directory is a Postroom data directory.\nformat = "postroom-data"\n'
 SECRET_KEY_BYTES = 32
-SUBDIRS = ("messages", "queue", "pickup", "badmail", "quarantine", "logs", "tmp", "tls")
+SUBDIRS = ("messages", "queue", "pickup", "badmail", "quarantine", "logs", "tmp", "tls",
+           "cache")
 
 
 class DataDirError(RuntimeError):
@@ -91,6 +94,12 @@ class DataDir:
     @property
     def tmp(self) -> Path:
         return self.root / "tmp"
+
+    @property
+    def cache(self) -> Path:
+        """Rebuildable caches; their users create their own folders in it on demand,
+        since data directories made before it existed lack it."""
+        return self.root / "cache"
 
     def is_initialised(self) -> bool:
         return self.marker.is_file()
