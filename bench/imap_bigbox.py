@@ -12,6 +12,13 @@ median of the others ("warm"). The folder is filled before the server starts, wi
 ``store.messages.append_async`` in bulk: small messages (about 400 octets), one in
 every 1,000 carrying ``X-Bench-Tag: needle``, every ``Subject`` distinct.
 
+The server is started twice. The first start finds nothing of the folder on disk but
+the store (``DIR/cache`` is emptied first): its cold figures are those of a folder no
+IMAP session ever opened, which lists 100,000 rows and reads 100,000 files for the
+first header search. The second start finds what the first left in ``DIR/cache`` (the
+folder index snapshot, the header blocks), as every start after the first does; the
+targets are judged on it, cold and warm.
+
 Run: ``make bench-imap-bigbox`` or ``.venv/bin/python bench/imap_bigbox.py
 [--messages 100000] [--keep DIR]``. No root needed; about a minute, most of it filling
 the folder.
@@ -122,10 +129,10 @@ def report(name: str, cold: float, warm: float, target: float | None) -> bool:
     verdict = ""
     ok = True
     if target is not None:
-        ok = warm < target
+        ok = warm < target and cold < target
         verdict = (f"  target < {target * 1000:.0f} ms: "
-                   f"{'met' if ok else 'MISSED'} warm, {'met' if cold < target else 'missed'}"
-                   " cold")
+                   f"{'met' if warm < target else 'MISSED'} warm, "
+                   f"{'met' if cold < target else 'MISSED'} cold")
     print(f"{name:34} cold {cold * 1000:8.1f} ms   warm {warm * 1000:8.1f} ms{verdict}",
           flush=True)
     return ok
@@ -175,6 +182,9 @@ def measure(port: int, messages: int) -> bool:
         seen.append(elapsed)
     report("NOOP telling another's APPEND", seen[0], statistics.median(seen[1:]), None)
     other.command("LOGOUT")
+    # The folder as it was, for the next start (and the next run on a kept folder).
+    client.command(f"STORE {messages + 1}:* +FLAGS.SILENT (\\Deleted)")
+    client.command("EXPUNGE")
     client.command("LOGOUT")
     return all(results)
 
@@ -194,11 +204,17 @@ def main() -> None:
             from postroom.store import Store
             with Store.open(home) as store:
                 store.settings.set("imap.port", port)
-        with serving(home, "imap") as server:
-            wait_port(port)
-            ok = measure(port, args.messages)
-            print(f"server RSS after the run: {rss(server.pid) / 2**20:.0f} MiB")
-        print("all targets met" if ok else "some targets missed")
+        # Nothing cached on disk for the first start, as after the folder was filled by
+        # delivery; the second start finds what the first left (index, header blocks).
+        shutil.rmtree(home / "cache", ignore_errors=True)
+        ok = True
+        for start in ("first start (nothing cached on disk)", "after a restart"):
+            print(f"-- {start}", flush=True)
+            with serving(home, "imap") as server:
+                wait_port(port)
+                ok = measure(port, args.messages)
+                print(f"server RSS after the run: {rss(server.pid) / 2**20:.0f} MiB")
+        print("all targets met after a restart" if ok else "some targets missed")
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -82,6 +82,9 @@ class ClientService:
         self._hostname = server_hostname(settings, self.tls)
         role = self.accept.decide(int(settings.get(f"{self.name}.general.accept_processes")))
         self.logins = LoginChecker(store, service=self.name)
+        # Made now, not by the first client's login or mailbox: each imports and sets
+        # up a part of the store (tens of ms without compiled bytecode at hand).
+        store.directory, store.messages, store.acl  # noqa: B018
         self._pool = ThreadPoolExecutor(max_workers=STORE_WORKERS,
                                         thread_name_prefix=f"{self.name}-store")
         self.listeners = self.make_listeners(role, self._pool)

@@ -128,7 +128,7 @@ def test_a_view_synchronised_from_the_log_matches_one_compared_in_full(
     views = []
     for _ in range(2):
         view = SelectedFolder("Inbox", False, *start.state)
-        view.load(start.uids, start.info)
+        view.load(start)
         views.append(view)
     logged, full = views
     for step, (operation, n) in enumerate(operations):

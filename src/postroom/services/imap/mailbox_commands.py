@@ -27,6 +27,7 @@ Known limits: public and other users' folders have no quota root for the user
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,11 +103,11 @@ async def select(s: ImapSession, c: cmd.Select) -> None:
     uidvalidity, uidnext, highestmodseq = index.state
     folder = SelectedFolder(name, readonly, uidvalidity, uidnext, highestmodseq,
                             folder_id=index.folder_id)
-    folder.load(index.uids, index.info)
+    folder.load(index)
     s.select(folder, place)        # from here on ``s.where`` is the folder's owner
     mark = await s.recent_above(name, uidvalidity, folder.uids[-1] if folder.uids else 0,
                                 readonly)
-    folder.recent = {u for u in folder.uids if u > mark}
+    folder.recent = set(folder.uids[bisect.bisect_right(folder.uids, mark):])
     if c.condstore:
         s.flags.condstore = True
     out = [wire.untagged(f"FLAGS ({SYSTEM_FLAGS})"),

@@ -20,6 +20,7 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from postroom.services.imap.mailbox_names import decode_mailbox, encode_mailbox
 from postroom.store.messages import FOLDER_SEPARATOR, MessageStoreError
 
 if TYPE_CHECKING:
@@ -40,26 +41,15 @@ def decode(name: bytes, utf8: bool) -> str:
     except UnicodeDecodeError:
         raise MailboxNameError("mailbox name is not valid UTF-8") from None
     try:
-        from postroom.services.imap.mailbox_names import decode_mailbox
-    except ImportError:            # the model library is not installed yet: ASCII only
-        if not text.isascii():
-            raise MailboxNameError("mailbox name is not valid modified UTF-7") from None
-    else:
-        try:
-            text = decode_mailbox(text, utf8)
-        except ValueError as exc:
-            raise MailboxNameError(f"mailbox name is not valid: {exc}") from None
+        text = decode_mailbox(text, utf8)
+    except ValueError as exc:
+        raise MailboxNameError(f"mailbox name is not valid: {exc}") from None
     return to_store(text)
 
 
 def encode(folder: str, utf8: bool) -> str:
     """Store folder name -> wire text."""
-    text = to_imap(folder)
-    try:
-        from postroom.services.imap.mailbox_names import encode_mailbox
-    except ImportError:
-        return text
-    return encode_mailbox(text, utf8)
+    return encode_mailbox(to_imap(folder), utf8)
 
 
 def to_store(text: str) -> str:

@@ -144,15 +144,18 @@ async def fetch(s: ImapSession, c: cmd.Fetch) -> None:
         if not any(i.name == "MODSEQ" for i in items):
             items.append(FetchItem("MODSEQ"))
     if c.changed_since is not None:
-        uids = [u for u in uids if folder.info[u].modseq > c.changed_since]
+        known = folder.info
+        uids = [u for u in uids if known[u].modseq > c.changed_since]
     if any(i.sets_seen for i in items) and not folder.readonly:
-        unseen = [u for u in uids if "\\Seen" not in folder.info[u].flags]
+        known = folder.info
+        unseen = [u for u in uids if "\\Seen" not in known[u].flags]
         if unseen and (s.place is None or "s" in await rights_of(s, s.place)):
             modseq = await s.commit(s.ctx.store.messages.set_flags_async(
                 *s.where, folder.folder, unseen, ["\\Seen"], "add"))
+            mine = folder.mine()
             for u in unseen:
-                info = folder.info[u]
-                folder.info[u] = info._replace(
+                info = mine[u]
+                mine[u] = info._replace(
                     flags=tuple(sorted({*info.flags, "\\Seen"})), modseq=modseq)
             if not any(i.name == "FLAGS" for i in items):
                 items.append(FetchItem("FLAGS"))
@@ -257,14 +260,16 @@ def _render_all(s: ImapSession, uids: list[int], items: list[FetchItem],
         # A cached view knows its CRLF size; the others from the store's record (when
         # another item needs the view anyway, its size costs no second read).
         cache = s.ctx.cache
-        need = [folder.info[u].path for u in uids if not cache.has(folder.info[u].path)]
+        known = folder.info
+        need = [known[u].path for u in uids if not cache.has(known[u].path)]
         if need:
             sizes = crlf_sizes(s.ctx.store, need)
     out: list[bytes] = []
     missing = False
+    known = folder.info
     for uid in uids:
         seq = folder.seq(uid)
-        info = folder.info[uid]
+        info = known[uid]
         try:
             out.append(_render(s, seq or 0, info, plan, sizes))
         except FileNotFoundError:
@@ -422,7 +427,8 @@ async def store(s: ImapSession, c: cmd.Store) -> None:
     modified: list[int] = []
     if c.unchanged_since is not None:
         s.flags.condstore = True
-        modified = [u for u in uids if folder.info[u].modseq > c.unchanged_since]
+        known = folder.info
+        modified = [u for u in uids if known[u].modseq > c.unchanged_since]
         uids = [u for u in uids if u not in modified]
     state = None
     if uids:
@@ -481,8 +487,9 @@ def _rights_needed(folder: Any, uids: list[int], flags: list[str], mode: FlagMod
     """The rights a STORE needs for the flags it would really change (RFC 4314 §4)."""
     wanted = set(flags)
     changed: set[str] = set()
+    known = folder.info
     for uid in uids:
-        old = set(folder.info[uid].flags)
+        old = set(known[uid].flags)
         changed |= old ^ changed_flags(old, wanted, mode)
     need = {"s" if f == "\\Seen" else "t" if f == "\\Deleted" else "w" for f in changed}
     return "".join(sorted(need))
@@ -493,7 +500,8 @@ def _rights_needed(folder: Any, uids: list[int], flags: list[str], mode: FlagMod
 def _messages(s: ImapSession) -> list[Msg]:
     folder = s.selected
     assert folder is not None
-    return [Msg(s, i + 1, folder.info[u]) for i, u in enumerate(folder.uids)]
+    info = folder.info
+    return [Msg(s, i + 1, info[u]) for i, u in enumerate(folder.uids)]
 
 
 def _resolve(s: ImapSession, key: Any) -> Any:
@@ -580,8 +588,14 @@ async def search_(s: ImapSession, c: cmd.Search) -> None:
         return
     folder = s.selected
     try:
-        uids = _uids_by_header(s, _resolve(s, c.key), INLINE_READS) \
+        resolved = _resolve(s, c.key)
+        uids = _uids_by_header(s, resolved, INLINE_READS) \
             if folder is not None and folder.exists <= INLINE_SEARCH else None
+        if uids is None and _header_road(s, resolved) is not None:
+            # In a store thread, still by the header cache's kept answers: a big folder
+            # searched again costs set operations, and a first search after a start
+            # loads the folder's cache file there, not on the event loop.
+            uids = await s.io(_uids_by_header, s, resolved)
         if uids is None:
             found = _select(s, c.key) if _search_is_cheap(s, c.key) else \
                 await s.io(_select, s, c.key)
@@ -706,8 +720,9 @@ async def copy_move(s: ImapSession, c: cmd.CopyMove) -> None:
     except MessageStoreError as exc:
         s.done(c, "NO", exc.message, "CANNOT")
         return
+    known = folder.info
     await _drop_flags(s, place, target_rights,
-                      [(folder.info[u].flags, new) for u, new in mapping.items()])
+                      [(known[u].flags, new) for u, new in mapping.items()])
     code = None
     if mapping:
         src = search.SequenceSet.of(sorted(mapping))

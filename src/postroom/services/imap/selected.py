@@ -24,12 +24,17 @@ a message first (:meth:`.session.ImapSession.recent_above`) has it in :attr:`rec
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from postroom.services.imap import wire
 from postroom.services.imap.search import SequenceSet
 from postroom.store.messages import MessageInfo
+
+if TYPE_CHECKING:
+    from postroom.services.imap.folder_index import FolderIndex
 
 
 @dataclass
@@ -40,17 +45,40 @@ class SelectedFolder:
     uidnext: int
     highestmodseq: int
     uids: list[int] = field(default_factory=list)
-    info: dict[int, MessageInfo] = field(default_factory=dict)
     recent: set[int] = field(default_factory=set)
     pending_expunge: bool = False
     held_modseq: int = 0      # HIGHESTMODSEQ when expunges were first held back
     saved: list[int] = field(default_factory=list)   # SEARCHRES ``$``, as UIDs (RFC 5182)
     folder_id: int = 0        # the store's row: each command's change check reads it by id
+    _source: FolderIndex | None = field(default=None, init=False, repr=False)
+    _own: dict[int, MessageInfo] | None = field(default_factory=dict, init=False,
+                                                repr=False)
 
-    def load(self, uids: list[int], info: dict[int, MessageInfo]) -> None:
-        """Start from a folder index (copied: the index is shared and immutable)."""
-        self.uids = list(uids)
-        self.info = dict(info)
+    def load(self, index: FolderIndex) -> None:
+        """Start from a folder index: its UIDs copied, its info shared until this view
+        changes (:meth:`mine`). A SELECT then costs neither a copy of 100,000 entries
+        nor, for an index read from a snapshot, making them (:mod:`.folder_index`)."""
+        self.uids = list(index.uids)
+        self._source, self._own = index, None
+
+    @property
+    def info(self) -> Mapping[int, MessageInfo]:
+        """UID -> info of the messages this view holds (read-only: :meth:`mine`)."""
+        own = self._own
+        if own is not None:
+            return own
+        assert self._source is not None
+        return MappingProxyType(self._source.info)
+
+    def mine(self) -> dict[int, MessageInfo]:
+        """The view's own info mapping, to change (copied from the index the first
+        time: the index is shared and immutable)."""
+        own = self._own
+        if own is None:
+            assert self._source is not None
+            own = self._own = dict(self._source.info)
+            self._source = None
+        return own
 
     def seq(self, uid: int) -> int | None:
         i = bisect.bisect_left(self.uids, uid)
@@ -90,7 +118,7 @@ class SelectedFolder:
         self.saved = [u for u in self.saved if u in info]
         return self.saved
 
-    def sync(self, current: dict[int, MessageInfo], *, expunge: bool, condstore: bool,
+    def sync(self, current: Mapping[int, MessageInfo], *, expunge: bool, condstore: bool,
              qresync: bool = False, quiet: set[int] = frozenset(),
              state: tuple[int, int, int] | None = None,
              recent_above: int = 0, touched: list[int] | None = None) -> list[bytes]:
@@ -124,7 +152,7 @@ class SelectedFolder:
                     assert n is not None
                     out.append(wire.untagged(f"{n} EXPUNGE"))
                     del self.uids[n - 1]
-                    self.info.pop(uid, None)
+                    self.mine().pop(uid, None)
                     self.recent.discard(uid)
                 self.pending_expunge = False
             else:
@@ -142,7 +170,7 @@ class SelectedFolder:
             if old is None or old is message:
                 continue
             if old.flags != message.flags or old.modseq != message.modseq:
-                self.info[uid] = message
+                self.mine()[uid] = message
                 if old.flags != message.flags and uid not in quiet:
                     n = self.seq(uid)
                     extra = f" MODSEQ ({message.modseq})" if condstore else ""
@@ -151,7 +179,7 @@ class SelectedFolder:
         if new:
             for uid in new:
                 self.uids.append(uid)
-                self.info[uid] = current[uid]
+                self.mine()[uid] = current[uid]
                 if uid > recent_above:
                     self.recent.add(uid)
             out.append(wire.untagged(f"{len(self.uids)} EXISTS"))
@@ -164,8 +192,9 @@ class SelectedFolder:
         """Drop expunged UIDs from the view (all at once: one pass over the list)."""
         doomed = set(gone)
         self.uids = [u for u in self.uids if u not in doomed]
+        info = self.mine()
         for uid in doomed:
-            self.info.pop(uid, None)
+            info.pop(uid, None)
             self.recent.discard(uid)
 
     def flags(self, uid: int) -> list[str]:

@@ -9,6 +9,7 @@ header caches. Listener changes need a restart.
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from postroom.net.listeners import ListenerSpec
@@ -32,16 +33,20 @@ class ImapService(ClientService):
         super().__init__(store, auth_failure_delay=auth_failure_delay)
         self.watch: FolderWatch | None = None
         self.cache: MessageCache | None = None
+        self.headers: HeaderCache | None = None
+        self.indexes: FolderIndexes | None = None
 
     def make_listeners(self, role: Role, pool: ThreadPoolExecutor) -> ImapListeners:
         assert self.logs is not None and self.logins is not None
         store = self.store
-        indexes = FolderIndexes()
+        indexes = FolderIndexes(snapshots=store.home.cache / "imap-index")
+        self.indexes = indexes
         self.watch = FolderWatch(
             store, interval=int(store.settings.get("imap.general.idle_poll_interval")) / 1000,
             indexes=indexes)
         self.cache = MessageCache(store.home.messages)
-        self.headers = HeaderCache(store.home.messages)
+        self.headers = HeaderCache(store.home.messages,
+                                   directory=store.home.cache / "imap-headers")
         ctx = ImapContext(store=store, logins=self.logins, logs=self.logs, tls=self.tls,
                           indexes=indexes, hostname=self.hostname, store_pool=pool,
                           connection_ids=self.accept.connection_id, watch=self.watch,
@@ -55,3 +60,7 @@ class ImapService(ClientService):
     async def stop_parts(self) -> None:
         if self.watch is not None:
             await self.watch.stop()
+        if self.indexes is not None:        # a snapshot being written is finished
+            await asyncio.to_thread(self.indexes.close)
+        if self.headers is not None:        # so is a folder's header cache file
+            await asyncio.to_thread(self.headers.close)
