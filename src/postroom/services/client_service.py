@@ -87,6 +87,7 @@ class ClientService:
         store.directory, store.messages, store.acl  # noqa: B018
         self._pool = ThreadPoolExecutor(max_workers=STORE_WORKERS,
                                         thread_name_prefix=f"{self.name}-store")
+        self._pool.submit(lambda: store.conn)   # a thread and its connection, ready
         self.listeners = self.make_listeners(role, self._pool)
         self.listeners.reuse_port = role.shared_ports
         await self.listeners.start(self.listener_specs())

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from postroom.services.imap.folder_index import FolderIndexes
+from postroom.store.backends.sqlite.folder_index import FolderIndexes
 from tests.services.imap.conftest import PASSWORD, ImapServer, RawImap, message
 
 

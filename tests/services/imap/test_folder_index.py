@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from postroom.services.imap.folder_index import FolderIndexes
 from postroom.services.imap.message import MessageView
 from postroom.services.imap.message_cache import HeaderCache
 from postroom.services.imap.selected import SelectedFolder
 from postroom.store import Store
+from postroom.store.backends.sqlite.folder_index import FolderIndexes
 from postroom.store.initialise import initialise
 
 
@@ -204,3 +204,27 @@ def test_remembered_header_searches_answer_as_a_full_search(
         assert headers.search_uids(folder, uids, info, "subject", needle) == kept
         assert headers.looked == []
     store.close()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(1, 60), unique=True), st.integers(0, 70),
+       st.lists(st.tuples(st.booleans(), st.integers(1, 90))))
+def test_recent_kept_as_a_range_answers_as_a_set(
+        uids: list[int], mark: int, changes: list[tuple[bool, int]]) -> None:
+    """A session's \\Recent messages (the view's UIDs above the recent mark at SELECT,
+    then new ones added and expunged ones dropped) as a range and two small sets say
+    what the plain set of them says."""
+    from postroom.services.imap.selected import Recent
+
+    uids.sort()
+    recent, model = Recent(uids, mark), {u for u in uids if u > mark}
+    top = uids[-1] if uids else 0
+    for add, uid in changes:
+        if add and uid > top:           # new mail comes above every UID of the view
+            recent.add(uid)
+            model.add(uid)
+        elif not add and (uid in uids or uid > top):
+            recent.discard(uid)
+            model.discard(uid)
+        assert len(recent) == len(model)
+        assert all((u in recent) == (u in model) for u in [*uids, *range(top + 1, 91)])

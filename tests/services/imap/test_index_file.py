@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from postroom.services.imap import index_file
-from postroom.services.imap.folder_index import FolderIndexes
-from postroom.services.imap.index_file import Columns, decode, encode, path_list
 from postroom.services.imap.service import ImapService
 from postroom.store import Store
+from postroom.store.backends.sqlite import index_file
+from postroom.store.backends.sqlite.folder_index import FolderIndexes
+from postroom.store.backends.sqlite.index_file import Columns, decode, encode, path_list
 from postroom.store.initialise import initialise
 from tests.servers import prepare_client_service, running
 from tests.services.imap.conftest import RawImap, message
@@ -195,6 +195,33 @@ def test_after_a_restart_select_answers_from_the_snapshot(
                        (uids[5], ""), (new, "\\Recent")], 1)] + [b"a OK FETCH completed"]
         assert service.indexes is not None and service.indexes.full_listings == 0
         assert service.indexes.snapshots is not None
-        assert service.indexes.snapshots.loads == 1
+        assert service.indexes.snapshots.loads >= 1
         client.command("LOGOUT")
         client.close()
+
+
+def test_mail_stored_while_no_imap_session_looks_keeps_the_snapshot_current(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Delivery (any process storing mail) brings a big folder's snapshot up to date
+    every so many mod-sequences, so a folder filled while no IMAP session looked is
+    not listed in full by the first SELECT, and is at most that far behind."""
+    monkeypatch.setattr(index_file, "MIN_MESSAGES", 10)
+    monkeypatch.setattr(index_file, "EVERY_MODSEQS", 8)
+    store = _store(tmp_path / "home")
+    for n in range(9):
+        store.messages.append(*BOX, "Inbox", _msg(n))
+    snapshots = store.messages.snapshots        # type: ignore[attr-defined]
+    snapshots.close()
+    assert snapshots.writes == 0                # below MIN_MESSAGES: nothing written
+    for n in range(9, 40):
+        store.messages.append(*BOX, "Inbox", _msg(n))
+    snapshots.close()
+    assert 1 <= snapshots.writes <= 4
+    folder = tmp_path / "home" / "cache" / index_file.FOLDER
+    reader = FolderIndexes(snapshots=folder)
+    _same_as_the_store(store, reader)
+    assert reader.full_listings == 0 and reader.updates <= 1
+    store.messages.expunge(*BOX, "Inbox", [3, 4])
+    store.messages.set_flags(*BOX, "Inbox", [5], ["\\Seen"], "add")
+    _same_as_the_store(store, FolderIndexes(snapshots=folder))
+    store.close()

@@ -27,7 +27,6 @@ Known limits: public and other users' folders have no quota root for the user
 from __future__ import annotations
 
 import asyncio
-import bisect
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +47,7 @@ from postroom.services.imap.places import (
     rights_of,
     visible_folders,
 )
-from postroom.services.imap.selected import SelectedFolder
+from postroom.services.imap.selected import Recent, SelectedFolder
 from postroom.services.imap.session import State
 from postroom.store.messages import (
     CLAIM_ALL,
@@ -107,7 +106,7 @@ async def select(s: ImapSession, c: cmd.Select) -> None:
     s.select(folder, place)        # from here on ``s.where`` is the folder's owner
     mark = await s.recent_above(name, uidvalidity, folder.uids[-1] if folder.uids else 0,
                                 readonly)
-    folder.recent = set(folder.uids[bisect.bisect_right(folder.uids, mark):])
+    folder.recent = Recent(folder.uids, mark)
     if c.condstore:
         s.flags.condstore = True
     out = [wire.untagged(f"FLAGS ({SYSTEM_FLAGS})"),

@@ -34,7 +34,44 @@ from postroom.services.imap.search import SequenceSet
 from postroom.store.messages import MessageInfo
 
 if TYPE_CHECKING:
-    from postroom.services.imap.folder_index import FolderIndex
+    from postroom.store.backends.sqlite.folder_index import FolderIndex
+
+
+class Recent:
+    """The UIDs that are \\Recent to a session: those of its view above the store's
+    recent mark at SELECT (the top of its UID list: claims only rise, RFC 3501
+    §2.3.2), then those added as new mail is claimed, less those expunged. Kept as a
+    range while it is one: the first SELECT of a folder of 100,000 new messages made a
+    set of all of them (7 ms here)."""
+
+    def __init__(self, uids: list[int] | None = None, mark: int = 0) -> None:
+        self._low, self._high = mark, (uids[-1] if uids else mark)
+        self._count = len(uids) - bisect.bisect_right(uids, mark) if uids else 0
+        self._added: set[int] = set()
+        self._gone: set[int] = set()
+
+    def __contains__(self, uid: object) -> bool:
+        if isinstance(uid, int) and self._low < uid <= self._high:
+            return uid not in self._gone
+        return uid in self._added
+
+    def __len__(self) -> int:
+        return self._count - len(self._gone) + len(self._added)
+
+    def add(self, uid: int) -> None:
+        """A new message, above every UID of the view."""
+        if uid not in self:
+            if self._low < uid <= self._high:
+                self._gone.discard(uid)
+            else:
+                self._added.add(uid)
+
+    def discard(self, uid: int) -> None:
+        if self._low < uid <= self._high:
+            if uid not in self._gone:
+                self._gone.add(uid)
+        else:
+            self._added.discard(uid)
 
 
 @dataclass
@@ -45,7 +82,7 @@ class SelectedFolder:
     uidnext: int
     highestmodseq: int
     uids: list[int] = field(default_factory=list)
-    recent: set[int] = field(default_factory=set)
+    recent: Recent = field(default_factory=Recent)
     pending_expunge: bool = False
     held_modseq: int = 0      # HIGHESTMODSEQ when expunges were first held back
     saved: list[int] = field(default_factory=list)   # SEARCHRES ``$``, as UIDs (RFC 5182)

@@ -15,12 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from postroom.net.listeners import ListenerSpec
 from postroom.services.accept_processes import Role
 from postroom.services.client_service import ClientService
-from postroom.services.imap.folder_index import FolderIndexes
 from postroom.services.imap.message_cache import HeaderCache, MessageCache
 from postroom.services.imap.server import ImapListeners, listener_specs
 from postroom.services.imap.session import ImapContext
 from postroom.services.imap.watch import FolderWatch
 from postroom.store import Store
+from postroom.store.backends.sqlite.folder_index import FolderIndexes
 
 
 class ImapService(ClientService):
@@ -39,7 +39,7 @@ class ImapService(ClientService):
     def make_listeners(self, role: Role, pool: ThreadPoolExecutor) -> ImapListeners:
         assert self.logs is not None and self.logins is not None
         store = self.store
-        indexes = FolderIndexes(snapshots=store.home.cache / "imap-index")
+        indexes = FolderIndexes(snapshots=getattr(store.messages, "snapshots", None))
         self.indexes = indexes
         self.watch = FolderWatch(
             store, interval=int(store.settings.get("imap.general.idle_poll_interval")) / 1000,

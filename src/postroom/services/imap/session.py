@@ -41,7 +41,6 @@ from postroom.connectors.smtp.policy.session import client_ip_text
 from postroom.logs import ServiceLogs
 from postroom.services.imap import commands as cmd
 from postroom.services.imap import mailboxes, policy, wire
-from postroom.services.imap.folder_index import FolderIndex, FolderIndexes
 from postroom.services.imap.framing import (
     CLOSED,
     NEED_DATA,
@@ -54,6 +53,7 @@ from postroom.services.imap.literal_spool import FileSpool
 from postroom.services.imap.message_cache import HeaderCache, MessageCache
 from postroom.services.imap.selected import SelectedFolder
 from postroom.services.imap.transcript import Transcript
+from postroom.store.backends.sqlite.folder_index import FolderIndex, FolderIndexes
 
 if TYPE_CHECKING:
     from postroom.net.listeners import Connection

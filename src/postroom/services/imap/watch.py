@@ -31,8 +31,8 @@ from postroom.services.imap.mailboxes import folder_state
 from postroom.store.wake import MAILBOX_CHANGES, WakeListener
 
 if TYPE_CHECKING:
-    from postroom.services.imap.folder_index import FolderIndexes
     from postroom.store import Store
+    from postroom.store.backends.sqlite.folder_index import FolderIndexes
 
 log = logging.getLogger("postroom.imap")
 POLL_INTERVAL = 0.5

@@ -57,6 +57,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from postroom.store.backends.sqlite.index_file import FOLDER as SNAPSHOTS
+from postroom.store.backends.sqlite.index_file import Snapshots
 from postroom.store.crlf import crlf_facts
 from postroom.store.groupcommit import (
     DatabaseOperation,
@@ -197,6 +199,7 @@ class _Append:
         self.flags = flags
         self.internal_date = internal_date
         self.crlf: tuple[int, bool] | None = None
+        self.result: AppendResult | None = None
 
     def prepare(self) -> None:
         assert self.data is not None
@@ -242,12 +245,16 @@ class _Append:
                          "modseq, size, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                          (self.delivery_id, self.folder_id, uid, uidvalidity, modseq,
                           self.size, time.time()))
-        return AppendResult(uid=uid, uidvalidity=uidvalidity, modseq=modseq, size=self.size,
-                            path=self.path)
+        self.result = AppendResult(uid=uid, uidvalidity=uidvalidity, modseq=modseq,
+                                   size=self.size, path=self.path)
+        return self.result
 
     def committed(self) -> None:
         if self.duplicate:
             self.discard()
+        elif self.result is not None:
+            self.owner.snapshots.appended(self.owner._store, self.folder_id,
+                                          self.result.uid, self.result.modseq)
 
     def discard(self) -> None:
         if self.path:
@@ -392,6 +399,8 @@ class SqliteMessageStore:
         self._unlinker: threading.Thread | None = None
         self._unlinker_lock = threading.Lock()
         self.removed_temp_files = self._remove_dead_temp_files()
+        # Big folders' indexes on disk, kept current as mail is stored (index_file).
+        self.snapshots = Snapshots(store.home.cache / SNAPSHOTS)
 
     @property
     def writer_stats(self) -> WriterStats:
@@ -403,6 +412,7 @@ class SqliteMessageStore:
 
     def close(self) -> None:
         self._writer.close()
+        self.snapshots.close()
         with self._unlinker_lock:
             unlinker, self._unlinker = self._unlinker, None
         if unlinker is not None:

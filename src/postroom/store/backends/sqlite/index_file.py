@@ -3,10 +3,17 @@
 
 Listing 100,000 rows from SQLite takes about 250 ms here (80 ms for the UIDs alone),
 which a folder index (:mod:`.folder_index`) then keeps in memory. A snapshot is that
-index written to ``DIR/cache/imap-index/<folder id>.index``: read back, it is brought
-up to date by the same queries that update an index in memory (the rows whose
+index written to ``DIR/cache/folder-index/<folder id>.index``: read back, it is
+brought up to date by the same queries that update an index in memory (the rows whose
 mod-sequence is above the snapshot's, the UIDs removed since), so a stale snapshot is
 never wrong, only slower. Dovecot keeps its ``dovecot.index`` for the same reason.
+
+Two kinds of process write them. The IMAP service writes the indexes it builds
+(:meth:`Snapshots.consider`). Every process that stores mail (delivery, IMAP APPEND,
+POP retrieval) brings a big folder's snapshot up to date in a background thread every
+:data:`EVERY_MODSEQS` mod-sequences (:meth:`Snapshots.appended`), as Dovecot's
+delivery agent updates its index: so the first SELECT of a folder filled while no
+IMAP session looked reads a snapshot at most that far behind, not 100,000 rows.
 
 The format is ours (nothing in the standard library or our dependencies stores
 columns of numbers and strings this cheaply): a line naming the format, a JSON line
@@ -21,9 +28,12 @@ Within lengths that add up the content is trusted, not checked item by item (tha
 took longer than the rest of a load): the folder is the service's own, mode 0700.
 
 Known limits: snapshots are written only for folders of at least
-:data:`MIN_MESSAGES` messages, after a full listing and then every
-:data:`EVERY_MODSEQS` mod-sequences; those of deleted folders stay until the cache
-folder is emptied (safe whenever the service is stopped).
+:data:`MIN_MESSAGES` messages; flag changes and expunges by other means than IMAP (the
+web mail, age-based deletion) refresh nothing, they are read as changes since the
+snapshot at the next SELECT; those of deleted folders stay until the cache folder is
+emptied (safe whenever the service is stopped). Keeping a 100,000-message folder's
+snapshot current costs a process that delivers into it about 40 ms of a background
+thread every 1,000 messages.
 """
 
 from __future__ import annotations
@@ -40,11 +50,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from postroom.services.imap.folder_index import FolderIndex
+    from postroom.store import Store
+    from postroom.store.backends.sqlite.folder_index import FolderIndex
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"postroom folder index 1\n"
+FOLDER = "folder-index"
+"""The snapshots' folder in ``DIR/cache``."""
 MIN_MESSAGES = 2000
 EVERY_MODSEQS = 1000
 """A snapshot is written again once the folder moved this many mod-sequences past the
@@ -173,6 +186,48 @@ class Snapshots:
             self._written[folder_id] = snapshot.state[2]
         return snapshot
 
+    def appended(self, store: Store, folder_id: int, uid: int, modseq: int) -> None:
+        """A message was stored in folder ``folder_id`` with ``uid`` at ``modseq`` by
+        this process: bring the folder's snapshot up to date in the background when the
+        folder may be big (its UID is at least :attr:`min_messages`, as UIDs are never
+        reused) and the snapshot is :attr:`every` mod-sequences behind, or unknown to
+        this process. So mail delivered while no IMAP session looks leaves a snapshot
+        at most that far behind, and the first SELECT of a big folder never lists it
+        in full (cost: about 40 ms for 100,000 messages every 1,000 deliveries)."""
+        if uid < self.min_messages:
+            return
+        with self._lock:
+            written = self._written.get(folder_id)
+            if folder_id in self._pending or \
+                    (written is not None and 0 <= modseq - written < self.every):
+                return
+            self._pending.add(folder_id)
+            writer = self._writer_thread()
+        writer.submit(self._refresh, store, folder_id)
+
+    def _refresh(self, store: Store, folder_id: int) -> None:
+        from postroom.store.backends.sqlite.folder_index import current_snapshot
+
+        try:
+            index = current_snapshot(store, self, folder_id)   # notes the one on disk
+            if index is None or len(index.uids) < self.min_messages:
+                return
+            written = self._written.get(folder_id)
+            if written is None or not 0 <= index.state[2] - written < self.every:
+                self._write(index)
+        except Exception:               # a cache: never a failed delivery
+            log.exception("could not bring the index snapshot of folder %s up to date",
+                          folder_id)
+        finally:
+            with self._lock:
+                self._pending.discard(folder_id)
+
+    def _writer_thread(self) -> ThreadPoolExecutor:
+        """The one background thread (under the lock)."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="folder-index")
+        return self._writer
+
     def consider(self, index: FolderIndex) -> None:
         """Write ``index`` out if its folder is big and has none recent enough."""
         if len(index.uids) < self.min_messages:
@@ -184,9 +239,7 @@ class Snapshots:
                     (written is not None and 0 <= index.state[2] - written < self.every):
                 return
             self._pending.add(folder_id)
-            if self._writer is None:
-                self._writer = ThreadPoolExecutor(1, thread_name_prefix="imap-index")
-            writer = self._writer
+            writer = self._writer_thread()
         writer.submit(self._write, index)
 
     def close(self) -> None:

@@ -1,5 +1,7 @@
 """The message index of a folder, listed once per folder state and shared by every
-session of the service (issue 8: SELECT of a 100,000-message folder under 50 ms).
+IMAP session of a process (issue 8: SELECT of a 100,000-message folder under 50 ms).
+Here in the SQLite backend because it reads its tables and because every process that
+stores mail keeps big folders' snapshots current (:mod:`.index_file`).
 
 A folder's state is (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ): every append, flag change
 and expunge moves HIGHESTMODSEQ, and every message row carries the mod-sequence of its
@@ -19,12 +21,13 @@ only for a folder neither indexed nor kept on disk (:mod:`.index_file`, for big
 folders), or after a UIDVALIDITY change. The :class:`MessageInfo` of each message are
 made the first time a command needs them, not for SELECT, which needs the UIDs and the
 first unseen message only. Indexes are immutable: a session copies the UID list and
-shares the info mapping until it changes its view (:mod:`.selected`), so a later
-update never changes what a session was told.
+shares the info mapping until it changes its view
+(:mod:`postroom.services.imap.selected`), so a later update never changes what a
+session was told.
 
 Known limits: the SQLite backend only (the queries reach the ``message`` and
-``folder`` tables directly, as :func:`.mailboxes.folder_state` does); a bounded number
-of folders (:data:`MAX_FOLDERS`) are kept, least recently used first out.
+``folder`` tables directly); a bounded number of folders (:data:`MAX_FOLDERS`) are
+kept, least recently used first out.
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ from itertools import compress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from postroom.services.imap import index_file
-from postroom.services.imap.index_file import Columns, path_list
+from postroom.store.backends.sqlite import index_file
+from postroom.store.backends.sqlite.index_file import Columns, path_list
 from postroom.store.messages import MessageInfo
 
 if TYPE_CHECKING:
@@ -216,12 +219,13 @@ class FolderIndexes:
     kept between runs, so that the first SELECT after a start reads one file and what
     changed since, not the whole folder's rows (None: nothing kept)."""
 
-    def __init__(self, max_folders: int = MAX_FOLDERS, snapshots: Path | None = None,
-                 ) -> None:
+    def __init__(self, max_folders: int = MAX_FOLDERS,
+                 snapshots: index_file.Snapshots | Path | None = None) -> None:
         self.max_folders = max_folders
         self._indexes: OrderedDict[Key, FolderIndex] = OrderedDict()
         self._lock = threading.Lock()
-        self.snapshots = None if snapshots is None else index_file.Snapshots(snapshots)
+        self.snapshots = index_file.Snapshots(snapshots) if isinstance(snapshots, Path) \
+            else snapshots
         self.full_listings = 0          # statistics, for tests and benchmarks
         self.updates = 0
 
@@ -382,6 +386,33 @@ class FolderIndexes:
             modseqs, touched = modseqs[cut:], touched[cut:]
         new.log_floor, new.log_modseqs, new.log_uids = log_floor, modseqs, touched
         return new
+
+
+def current_snapshot(store: Store, snapshots: index_file.Snapshots, folder_id: int,
+                     ) -> FolderIndex | None:
+    """The index of folder ``folder_id`` as the store has it now, from its snapshot and
+    what changed since (or a full listing when it has none): what a process that
+    delivers mail writes out for the next IMAP session's first SELECT. None if the
+    folder is gone. Nothing is kept in memory."""
+    conn = store.conn
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    scratch = FolderIndexes()
+    with _read_transaction(conn):
+        row = cursor.execute(
+            "SELECT uidvalidity, uidnext, highestmodseq, expunged_floor FROM folder "
+            "WHERE id=?", (folder_id,)).fetchone()
+        if row is None:
+            return None
+        state = (int(row[0]), int(row[1]), int(row[2]))
+        snapshot = snapshots.load(folder_id, state[0])
+        if snapshot is None:
+            return scratch._full(cursor, folder_id, state)
+        old = FolderIndex(folder_id, snapshot.state, snapshot.uids,
+                          columns=snapshot.columns, log_floor=snapshot.state[2])
+        if old.state == state:
+            return old
+        return scratch._update(cursor, old, state, floor=int(row[3]))
 
 
 def _updated_info(old: FolderIndex, rows: list[Row], removed: set[int],
