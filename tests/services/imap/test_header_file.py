@@ -63,6 +63,18 @@ def _tagged(store: Store) -> list[int]:
             if (m.uid - 1) % 10 == 0]
 
 
+
+def _searched_once(tmp_path: Path, messages: int) -> tuple[Store, Path]:
+    """A store with ``messages`` in the inbox, searched once by a cache that wrote the
+    folder's file to the directory returned."""
+    store = _store(tmp_path / "home")
+    _fill(store, messages)
+    directory = tmp_path / "headers"
+    first = _cache(store, directory)
+    first.search_uids(*_folder(store), "x-tag", "needle")
+    first.close()
+    return store, directory
+
 def test_a_new_cache_answers_from_the_folders_file_without_reading_messages(
         tmp_path: Path) -> None:
     store = _store(tmp_path / "home")
@@ -110,13 +122,8 @@ def test_a_new_cache_answers_from_the_folders_file_without_reading_messages(
 
 
 def test_a_folder_made_again_gets_a_new_file(tmp_path: Path) -> None:
-    store = _store(tmp_path / "home")
-    _fill(store, 20)
+    store, directory = _searched_once(tmp_path, 20)
     folder, uids, info = _folder(store)
-    directory = tmp_path / "headers"
-    first = _cache(store, directory)
-    first.search_uids(folder, uids, info, "x-tag", "needle")
-    first.close()
     again = (*folder[:3], 2)                      # same name, new UIDVALIDITY
     assert header_file.file_name(again) != header_file.file_name(folder)
     second = _cache(store, directory)
@@ -147,13 +154,8 @@ def _damaged(data: bytes, how: str) -> bytes:
                                  "another version", "count past the end",
                                  "a length changed", "empty"])
 def test_a_damaged_file_is_ignored_and_written_anew(tmp_path: Path, how: str) -> None:
-    store = _store(tmp_path / "home")
-    _fill(store, 30)
+    store, directory = _searched_once(tmp_path, 30)
     folder, uids, info = _folder(store)
-    directory = tmp_path / "headers"
-    first = _cache(store, directory)
-    first.search_uids(folder, uids, info, "x-tag", "needle")
-    first.close()
     file = directory / header_file.file_name(folder)
     file.write_bytes(_damaged(file.read_bytes(), how))
 
@@ -270,13 +272,8 @@ def test_after_a_restart_a_header_search_reads_no_message_file(tmp_path: Path) -
 
 
 def test_a_file_of_mostly_expunged_mail_is_written_anew(tmp_path: Path) -> None:
-    store = _store(tmp_path / "home")
-    _fill(store, 40)
+    store, directory = _searched_once(tmp_path, 40)
     folder, uids, info = _folder(store)
-    directory = tmp_path / "headers"
-    first = _cache(store, directory)
-    first.search_uids(folder, uids, info, "x-tag", "needle")
-    first.close()
     store.messages.expunge(*BOX, "Inbox", uids[:20])
     folder, uids, info = _folder(store)
     second = _cache(store, directory)
@@ -289,13 +286,8 @@ def test_a_file_of_mostly_expunged_mail_is_written_anew(tmp_path: Path) -> None:
 
 
 def test_a_cache_too_small_for_a_file_reads_the_messages(tmp_path: Path) -> None:
-    store = _store(tmp_path / "home")
-    _fill(store, 40)
+    store, directory = _searched_once(tmp_path, 40)
     folder, uids, info = _folder(store)
-    directory = tmp_path / "headers"
-    first = _cache(store, directory)
-    first.search_uids(folder, uids, info, "x-tag", "needle")
-    first.close()
     small = HeaderCache(store.home.messages, 4000, directory, load_min=FEW, save_min=FEW)
     assert small.search_uids(folder, uids, info, "x-tag", "needle") == _tagged(store)
     assert (small.reads, small.loads) == (40, 0)
