@@ -49,8 +49,10 @@ def _same_as_the_store(store: Store, indexes: FolderIndexes) -> None:
     assert index is not None and fresh is not None
     assert (index.state, index.uids, index.first_unseen()) == \
         (fresh.state, fresh.uids, fresh.first_unseen())
-    assert index.info == fresh.info == {m.uid: m for m in
-                                        store.messages.list_messages(*BOX, "Inbox")}
+    listed = store.messages.list_messages(*BOX, "Inbox")
+    assert index.info == fresh.info == {m.uid: m for m in listed}
+    assert index.first_unseen() == next(
+        (n for n, m in enumerate(listed, 1) if "\\Seen" not in m.flags), None)
 
 
 def test_a_snapshot_reads_back_as_written_and_a_damaged_one_is_not_read() -> None:
@@ -224,4 +226,24 @@ def test_mail_stored_while_no_imap_session_looks_keeps_the_snapshot_current(
     store.messages.expunge(*BOX, "Inbox", [3, 4])
     store.messages.set_flags(*BOX, "Inbox", [5], ["\\Seen"], "add")
     _same_as_the_store(store, FolderIndexes(snapshots=folder))
+    store.close()
+
+
+def test_a_bulk_flag_change_is_written_out_though_it_moves_one_mod_sequence(
+        tmp_path: Path) -> None:
+    """Marking a whole folder read takes one mod-sequence and changes every row: the
+    snapshot is written again, so the next start does not read every row back."""
+    store = _store(tmp_path / "home")
+    uids = [store.messages.append(*BOX, "Inbox", _msg(n)).uid for n in range(12)]
+    running = _snapshotting(tmp_path / "index")
+    assert running.snapshots is not None
+    running.snapshots.every = 5
+    running.get(store, *BOX, "Inbox")
+    running.close()
+    store.messages.set_flags(*BOX, "Inbox", uids, ["\\Seen"], "add")
+    running.get(store, *BOX, "Inbox")
+    running.close()
+    restarted = _snapshotting(tmp_path / "index")
+    _same_as_the_store(store, restarted)
+    assert (restarted.full_listings, restarted.updates) == (0, 0)
     store.close()

@@ -162,6 +162,7 @@ class Snapshots:
         self.min_messages = MIN_MESSAGES if min_messages is None else min_messages
         self.every = EVERY_MODSEQS if every is None else every
         self._written: dict[int, int] = {}     # folder id -> HIGHESTMODSEQ on disk
+        self._drift: dict[int, int] = {}       # folder id -> FolderIndex.drift written
         self._pending: set[int] = set()
         self._lock = threading.Lock()
         self._writer: ThreadPoolExecutor | None = None
@@ -184,6 +185,7 @@ class Snapshots:
         self.loads += 1
         with self._lock:
             self._written[folder_id] = snapshot.state[2]
+            self._drift[folder_id] = 0
         return snapshot
 
     def appended(self, store: Store, folder_id: int, uid: int, modseq: int) -> None:
@@ -213,7 +215,8 @@ class Snapshots:
             if index is None or len(index.uids) < self.min_messages:
                 return
             written = self._written.get(folder_id)
-            if written is None or not 0 <= index.state[2] - written < self.every:
+            if written is None or not 0 <= index.state[2] - written < self.every or \
+                    index.drift >= self.every:
                 self._write(index)
         except Exception:               # a cache: never a failed delivery
             log.exception("could not bring the index snapshot of folder %s up to date",
@@ -236,9 +239,11 @@ class Snapshots:
         with self._lock:
             written = self._written.get(folder_id)
             if folder_id in self._pending or \
-                    (written is not None and 0 <= index.state[2] - written < self.every):
+                    (written is not None and 0 <= index.state[2] - written < self.every
+                     and index.drift - self._drift.get(folder_id, 0) < self.every):
                 return
             self._pending.add(folder_id)
+            self._drift[folder_id] = index.drift
             writer = self._writer_thread()
         writer.submit(self._write, index)
 
