@@ -14,11 +14,12 @@ every 1,000 carrying ``X-Bench-Tag: needle``, every ``Subject`` distinct.
 
 The server is started twice. The first start finds what storing the mail left: the
 folder index snapshot the store keeps current as mail is stored (``DIR/cache/
-folder-index``), but no header blocks (``DIR/cache/imap-headers`` is emptied first;
-only header searches write them): its first header search reads 100,000 files. The
-second start finds what the first left besides, as every start after the first does.
-Targets are judged on the second start, cold and warm; the first start's SELECT is
-printed against its target too.
+folder-index``) and the header journal of the folder's new messages
+(``DIR/cache/imap-headers/*.journal``), but none of the header files IMAP searches
+write (``*.headers``, removed first: a kept folder may have them from an earlier
+run). The second start finds what the first left besides, as every start after the
+first does. Targets are judged on both starts, cold and warm. The journal holds the messages from UID 256 on
+(``header_file.JOURNAL_MIN``): the first search reads the first 255 files.
 
 Run: ``make bench-imap-bigbox`` or ``.venv/bin/python bench/imap_bigbox.py
 [--messages 100000] [--keep DIR]``. No root needed; about a minute, most of it filling
@@ -205,18 +206,19 @@ def main() -> None:
             from postroom.store import Store
             with Store.open(home) as store:
                 store.settings.set("imap.port", port)
-        # The first start finds what delivery left: the folder index snapshot the store
-        # keeps as mail is stored, no header blocks (only IMAP searches write those);
-        # the second finds what the first left besides.
-        shutil.rmtree(home / "cache" / "imap-headers", ignore_errors=True)
+        # The first start finds what storing the mail left: the folder index snapshot
+        # and the header journal, not the header files IMAP searches write (a kept
+        # folder may have them from an earlier run); the second finds those besides.
+        for written in (home / "cache" / "imap-headers").glob("*.headers"):
+            written.unlink()
         ok = True
         for start in ("first start (folder never opened by IMAP)", "after a restart"):
             print(f"-- {start}", flush=True)
             with serving(home, "imap") as server:
                 wait_port(port)
-                ok = measure(port, args.messages)
+                ok = measure(port, args.messages) and ok
                 print(f"server RSS after the run: {rss(server.pid) / 2**20:.0f} MiB")
-        print("all targets met after a restart" if ok else "some targets missed")
+        print("all targets met on both starts" if ok else "some targets missed")
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

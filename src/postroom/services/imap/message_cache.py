@@ -11,7 +11,8 @@ well as entries, since a view holds the message bytes.
 header fields over a whole big folder (issue 8: under 500 ms in 100,000 messages).
 Given a directory, it also keeps each folder's blocks in a file there, because the
 first such search after every start read every message file again (4.6 s for
-100,000): see :mod:`.header_file`, where the format and the known limits are.
+100,000): see :mod:`postroom.store.header_file`, where the format and the known
+limits are.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from itertools import compress
 from operator import attrgetter
 from pathlib import Path
 
-from postroom.services.imap import header_file
-from postroom.services.imap.header_file import Loaded
 from postroom.services.imap.message import Header, MessageView, _parse_header, decode_words
+from postroom.store import header_file
+from postroom.store.header_file import Loaded, header_of, read_header
 from postroom.store.messages import MessageInfo
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,6 @@ SEARCHES_KEPT = 128
 ENTRY_OVERHEAD = 200
 MAX_ANSWERS = 8
 """Search answers remembered per header block (:meth:`HeaderView.contains`)."""
-_FIRST_READ = 8192
 LOAD_MIN = 256
 """Header blocks a search would read from message files before it loads the folder's
 file instead (a few files cost less than a whole folder's file)."""
@@ -186,11 +186,12 @@ class HeaderCache:
     least recently used out; entries never go stale (paths are never reused).
 
     With a ``directory``, each folder's blocks are also kept in a file there for the
-    next process (:mod:`.header_file`); None keeps them in memory only. A folder's file
-    loaded (:class:`.header_file.Loaded`) serves its messages' blocks without a view
-    each until a search cannot rule a message out; loaded files count against the
-    same budget, and the oldest goes first when they take more than half of it (or
-    when no view is left to drop).
+    next process (:mod:`postroom.store.header_file`); None keeps them in memory only. A
+    folder's file loaded (:class:`postroom.store.header_file.Loaded`) serves its
+    messages' blocks without a view each until a search cannot rule a message out;
+    loaded files count against the same budget, and the oldest goes first when they
+    take more than half of it (or when no view is left to drop). Its journal, what
+    the message store appended since, is joined to it as it is loaded.
     """
 
     def __init__(self, root: Path, max_bytes: int = HEADER_MAX_BYTES,
@@ -217,6 +218,7 @@ class HeaderCache:
         self._where: dict[str, Loaded] = {}
         self._load_lock = threading.Lock()      # a second search waits for the first's load
         self._pending: dict[str, list[str]] = {}    # file -> its folder's message paths
+        self._joined: set[str] = set()          # files just joined with their journal
         self._writer: ThreadPoolExecutor | None = None
         self._closing = threading.Event()       # the writer waits no longer
         self.loads = 0                          # files loaded and written (tests, stats)
@@ -248,7 +250,7 @@ class HeaderCache:
         cached yet (the event loop's caller then hands the search to a thread); a
         file gone meanwhile (expunged) matches nothing. A message whose block is in a
         loaded folder's file (and not yet a view) is first put to that file's quick
-        test for all its messages at once (:meth:`.header_file.Loaded.maybe`)."""
+        test for all its messages at once (:meth:`postroom.store.header_file.Loaded.maybe`)."""
         views, where, key, found, reads = self._views, self._where, (name, needle), [], 0
         last: Loaded | None = None
         maybe: Container[int] = ()
@@ -332,8 +334,12 @@ class HeaderCache:
                 if len(looked) > 2 * len(current) + 64:  # expunged UIDs pile up: drop them
                     looked &= current
                     matched &= current
-            if self.directory is not None and self.reads - reads >= self.save_min:
-                self._save_later(header_file.file_name(folder), uids, info)
+            if self.directory is not None:
+                file = header_file.file_name(folder)
+                joined = file in self._joined       # a journal joined, files read beside
+                self._joined.discard(file)
+                if self.reads - reads >= self.save_min or (joined and self.reads > reads):
+                    self._save_later(file, uids, info)
         with self._lock:
             return sorted(matched & current)
 
@@ -420,11 +426,26 @@ class HeaderCache:
             try:
                 data = (self.directory / file).read_bytes()
             except FileNotFoundError:
-                return
+                data = b""
             except OSError as exc:
                 log.warning("could not read the IMAP header cache file %s: %s", file, exc)
                 return
-            loaded = header_file.decode(data, set(map(_path, map(info.__getitem__, uids))))
+            # Every record indexed, those of expunged mail too (paths are never reused:
+            # they are only dead weight); how much is dead is counted afterwards.
+            wanted = None
+            taken = self._take_journal(file)
+            if taken is None and not data:
+                return
+            if taken is not None:       # mail stored since: its frames joined to the file
+                parts = [data, taken[1]]
+                data = header_file.merge(parts)
+            loaded = header_file.decode(data, wanted)
+            if taken is not None:
+                if loaded is None:      # a frame torn by a crash, whole ones after it
+                    data = header_file.merge(parts, careful=True)
+                    loaded = header_file.decode(data, wanted)
+                self._write_later(file, data, taken[0])
+                self._joined.add(file)
             del data
             if loaded is None:
                 log.warning("ignored the IMAP header cache file %s: not a whole file of "
@@ -439,8 +460,59 @@ class HeaderCache:
                 self._where.update(dict.fromkeys(loaded.index, loaded))
                 self._shrink()
             self.loads += 1
-            if len(loaded.index) < 3 * loaded.records // 4:
-                self._save_later(file, uids, info)  # mostly expunged mail: write it anew
+        with self._lock:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="imap-headers")
+            writer = self._writer
+        writer.submit(self._prune_later, file, loaded, uids, info)
+
+    def _prune_later(self, file: str, loaded: Loaded, uids: list[int],
+                     info: Mapping[int, MessageInfo]) -> None:
+        """Have a folder's file of mostly expunged mail written anew, counted in the
+        writer thread after :data:`WRITER_DELAY`, not in the search that loaded it."""
+        self._closing.wait(WRITER_DELAY)
+        index = loaded.index
+        live = sum(map(index.__contains__, map(_path, map(info.__getitem__, uids))))
+        if live < 3 * loaded.records // 4:
+            with self._lock:
+                self._pending[file] = list(map(_path, map(info.__getitem__, uids)))
+            self._write(file)       # in this thread: the writer may be shutting down
+
+    def _take_journal(self, file: str) -> tuple[Path, bytes] | None:
+        """The folder's journal (:class:`postroom.store.header_file.HeaderJournal`),
+        moved aside first so that frames appended meanwhile start a new one; None if
+        there is none."""
+        assert self.directory is not None
+        journal = self.directory / (file + header_file.JOURNAL)
+        aside = journal.with_name(f".{journal.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            os.replace(journal, aside)
+            return aside, aside.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("could not read the IMAP header journal %s: %s", journal, exc)
+            return None
+
+    def _write_later(self, file: str, data: bytes, aside: Path) -> None:
+        """Have the writer thread write ``data`` (the folder's file joined with its
+        journal) as the folder's file, then remove the journal moved ``aside``."""
+        with self._lock:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="imap-headers")
+            writer = self._writer
+        writer.submit(self._write_merged, file, data, aside)
+
+    def _write_merged(self, file: str, data: bytes, aside: Path) -> None:
+        assert self.directory is not None
+        self._closing.wait(WRITER_DELAY)        # not beside the search that loaded it
+        try:
+            header_file.write(self.directory, file, [data])
+            self.writes += 1
+        except (OSError, ValueError) as exc:       # a cache: its files are read again
+            log.warning("could not write the IMAP header cache file %s: %s", file, exc)
+        finally:
+            aside.unlink(missing_ok=True)
 
     def _save_later(self, file: str, uids: list[int], info: Mapping[int, MessageInfo],
                     ) -> None:
@@ -474,7 +546,7 @@ class HeaderCache:
 
     def _records(self, paths: list[str]) -> list[bytes | memoryview]:
         """The file of the blocks in memory of the messages at ``paths``, in pieces
-        (:func:`.header_file.encode`): views' blocks first, then loaded files'."""
+        (:func:`postroom.store.header_file.encode`): views' blocks first, then loaded files'."""
         views, where = self._views, self._where     # unlocked look-ups, as in search()
         found = list(map(views.get, paths))
         kept = [path for path, view in zip(paths, found, strict=True) if view is not None]
@@ -501,28 +573,3 @@ def _cost(view: HeaderView, path: str) -> int:
     keeps of it once a search has run, the path and the objects around them (the
     remembered search answers among them)."""
     return 2 * len(view.raw) + len(path) + ENTRY_OVERHEAD
-
-
-def read_header(path: str) -> bytes:
-    """The start of the message file at ``path`` up to and including the first empty
-    line (CRLF line ends): the header block, parsed later only if a search needs it."""
-    with open(path, "rb") as f:
-        data = f.read(_FIRST_READ)
-        if len(data) == _FIRST_READ and b"\n\n" not in data and b"\n\r\n" not in data:
-            data += f.read()
-    return _header_block(data)
-
-
-def header_of(message: bytes) -> bytes:
-    """What :func:`read_header` reads from a file holding ``message``."""
-    data = message[:_FIRST_READ]
-    if len(data) == _FIRST_READ and b"\n\n" not in data and b"\n\r\n" not in data:
-        data = message
-    return _header_block(bytes(data))
-
-
-def _header_block(data: bytes) -> bytes:
-    if b"\n" in data and data.count(b"\n") != data.count(b"\r\n"):
-        data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    end = data.find(b"\r\n\r\n")
-    return data if end < 0 else data[:end + 4]

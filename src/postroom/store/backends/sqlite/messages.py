@@ -67,6 +67,7 @@ from postroom.store.groupcommit import (
     WriterClosed,
     WriterStats,
 )
+from postroom.store.header_file import HeaderJournal, header_of
 from postroom.store.messages import (
     DEFAULT_FOLDERS,
     FOLDER_SEPARATOR,
@@ -184,8 +185,11 @@ class _Append:
     def __init__(self, owner: SqliteMessageStore, folder_id: int, mailbox_id: int,
                  mailbox_name: str, directory: str, data: MessageData,
                  flags: tuple[str, ...], internal_date: float,
-                 delivery_id: str | None = None, ignore_quota: bool = False) -> None:
+                 delivery_id: str | None = None, ignore_quota: bool = False,
+                 folder_key: tuple[str, str, str] = ("", "", "")) -> None:
         self.owner = owner
+        self.folder_key = folder_key        # post office, mailbox, folder: the names
+        self.header: bytes | None = None   # the header block, for the header journal
         self.delivery_id = delivery_id
         self.ignore_quota = ignore_quota
         self.duplicate = False
@@ -205,6 +209,7 @@ class _Append:
         assert self.data is not None
         if isinstance(self.data, bytes | bytearray | memoryview):
             self.crlf = crlf_facts(self.data)      # recorded with the row (store/crlf.py)
+            self.header = header_of(self.data)     # a few µs: no read back for the journal
         self.path, self.size = self.owner._place(self.directory, self.data)
         self.data = None    # do not keep the bytes alive longer than needed
 
@@ -253,8 +258,11 @@ class _Append:
         if self.duplicate:
             self.discard()
         elif self.result is not None:
-            self.owner.snapshots.appended(self.owner._store, self.folder_id,
-                                          self.result.uid, self.result.modseq)
+            result = self.result
+            self.owner.snapshots.appended(self.owner._store, self.folder_id, result.uid,
+                                          result.modseq)
+            self.owner.headers.appended((*self.folder_key, result.uidvalidity), result.uid,
+                                        result.path, self.header)
 
     def discard(self) -> None:
         if self.path:
@@ -401,6 +409,8 @@ class SqliteMessageStore:
         self.removed_temp_files = self._remove_dead_temp_files()
         # Big folders' indexes on disk, kept current as mail is stored (index_file).
         self.snapshots = Snapshots(store.home.cache / SNAPSHOTS)
+        # New messages' header blocks for the IMAP header search (store/header_file.py).
+        self.headers = HeaderJournal(store.home.cache / "imap-headers")
 
     @property
     def writer_stats(self) -> WriterStats:
@@ -413,6 +423,7 @@ class SqliteMessageStore:
     def close(self) -> None:
         self._writer.close()
         self.snapshots.close()
+        self.headers.close()
         with self._unlinker_lock:
             unlinker, self._unlinker = self._unlinker, None
         if unlinker is not None:
@@ -548,7 +559,8 @@ class SqliteMessageStore:
                                         or len(delivery_id) > 512):
             raise MessageStoreError("delivery_id", "must be a string of 1 to 512 characters")
         op = _Append(self, row["id"], row["mailbox_id"], row["mailbox_name"], directory, data,
-                     flag_tuple, float(internal_date), delivery_id, bool(ignore_quota))
+                     flag_tuple, float(internal_date), delivery_id, bool(ignore_quota),
+                     (row["postoffice_name"], row["mailbox_name"], row["name"]))
         return self._writer.submit(op)
 
     def _place(self, directory: str, data: MessageData) -> tuple[str, int]:
