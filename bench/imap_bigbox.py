@@ -18,8 +18,9 @@ folder-index``) and the header journal of the folder's new messages
 (``DIR/cache/imap-headers/*.journal``), but none of the header files IMAP searches
 write (``*.headers``, removed first: a kept folder may have them from an earlier
 run). The second start finds what the first left besides, as every start after the
-first does. Targets are judged on both starts, cold and warm. The journal holds the messages from UID 256 on
-(``header_file.JOURNAL_MIN``): the first search reads the first 255 files.
+first does. Targets are judged on both starts, cold and warm. The journal holds the
+messages from UID 256 on (``header_file.JOURNAL_MIN``): the first search reads the
+first 255 files.
 
 Run: ``make bench-imap-bigbox`` or ``.venv/bin/python bench/imap_bigbox.py
 [--messages 100000] [--keep DIR]``. No root needed; about a minute, most of it filling
