@@ -54,7 +54,6 @@ file that would take more than half of the cache's budget in memory is not loade
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -148,24 +147,6 @@ def encode(paths: list[str], blocks: list[bytes | memoryview], flats: list[int],
         flags[number] = 1
     return [MAGIC, _COUNTS.pack(len(blocks), len(joined)), lengths.tobytes(),
             flat_lengths.tobytes(), flags, joined, *blocks]
-
-
-def write(directory: Path, name: str, pieces: list[bytes | memoryview]) -> None:
-    """Write a folder's file (mode 0600: it holds mail headers) to a temporary name in
-    ``directory``, created if missing, then rename it into place. No fsync: a file
-    lost in a crash is only a slower first search. OSError when it cannot be written."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target = directory / name
-    temporary = directory / f".{name}.{os.getpid()}.{threading.get_ident()}"
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.writelines(pieces)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
-        raise
 
 
 def decode(data: bytes, wanted: Container[str] | None) -> Loaded | None:

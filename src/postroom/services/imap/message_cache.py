@@ -30,7 +30,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from postroom.services.imap.message import Header, MessageView, _parse_header, decode_words
-from postroom.store import header_file
+from postroom.store import cache_file, header_file
 from postroom.store.header_file import Loaded, header_of, read_header
 from postroom.store.messages import MessageInfo
 
@@ -507,7 +507,7 @@ class HeaderCache:
         assert self.directory is not None
         self._closing.wait(WRITER_DELAY)        # not beside the search that loaded it
         try:
-            header_file.write(self.directory, file, [data])
+            cache_file.write(self.directory, file, [data])
             self.writes += 1
         except (OSError, ValueError) as exc:       # a cache: its files are read again
             log.warning("could not write the IMAP header cache file %s: %s", file, exc)
@@ -536,7 +536,7 @@ class HeaderCache:
         with self._lock:
             paths = self._pending.pop(file)
         try:
-            header_file.write(self.directory, file, self._records(paths))
+            cache_file.write(self.directory, file, self._records(paths))
             self.writes += 1
         except (OSError, ValueError, OverflowError) as exc:    # disk full, permissions
             log.warning("could not write the IMAP header cache file %s: %s", file, exc)

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 from array import array
@@ -48,6 +47,8 @@ from collections.abc import MutableSequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
+
+from postroom.store import cache_file
 
 if TYPE_CHECKING:
     from postroom.store import Store
@@ -256,22 +257,15 @@ class Snapshots:
 
     def _write(self, index: FolderIndex) -> None:
         folder_id = index.folder_id
-        target = self.path(folder_id)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
         try:
-            pieces = encode(folder_id, index.state, index.uids, index.columns(split=False))
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.writelines(pieces)
-            os.replace(temporary, target)
+            cache_file.write(self.folder, self.path(folder_id).name, encode(
+                folder_id, index.state, index.uids, index.columns(split=False)))
             self.writes += 1
             with self._lock:
                 self._written[folder_id] = index.state[2]
         except OSError as exc:        # a cache: the folder is listed from the store
             log.warning("could not write the index snapshot of folder %s: %s",
                         folder_id, exc)
-            temporary.unlink(missing_ok=True)
         finally:
             with self._lock:
                 self._pending.discard(folder_id)
