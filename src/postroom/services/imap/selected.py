@@ -59,17 +59,12 @@ class Recent:
         return self._count - len(self._gone) + len(self._added)
 
     def add(self, uid: int) -> None:
-        """A new message, above every UID of the view."""
-        if uid not in self:
-            if self._low < uid <= self._high:
-                self._gone.discard(uid)
-            else:
-                self._added.add(uid)
+        """A new message, above every UID of the view (so above the range)."""
+        self._added.add(uid)
 
     def discard(self, uid: int) -> None:
         if self._low < uid <= self._high:
-            if uid not in self._gone:
-                self._gone.add(uid)
+            self._gone.add(uid)
         else:
             self._added.discard(uid)
 
