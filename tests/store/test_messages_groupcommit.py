@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -136,3 +137,37 @@ def test_runs_are_batched_after_other_operations_and_last_ones_go_last(
     # the apply_last operations form one run at the end of their batch.
     assert BatchInsert.batches == [[2, 3], [5, 6], [100, 101, 102]]
     assert values(database) == [0, 1, 2, 3, 4, 5, 6, 100, 101, 102]
+
+
+def test_spaced_commits_gather_a_stream_into_few_batches_yet_an_idle_writer_commits_at_once(
+        database: Path) -> None:
+    """``min_interval``: the MTA's writer waits for more routes under load, never when
+    idle (a lone message is not delayed by the interval)."""
+    log: list[str] = []
+    writer = GroupCommitWriter("test", lambda: db.connect(database), lambda ops: None)
+    writer.min_interval = 0.25
+    try:
+        started = time.monotonic()
+        assert writer.submit(Insert(0, log)).result(5) == 0
+        assert time.monotonic() - started < 0.2, "an idle writer waited for the interval"
+        # A stream of 40 operations over about 0.4 s, each submitted without waiting:
+        # they land in two or three commits, not one per operation.
+        futures = []
+        for value in range(20, 60):     # (13 is the value prepare refuses)
+            futures.append(writer.submit(Insert(value, log)))
+            time.sleep(0.01)
+        assert [f.result(5) for f in futures] == [v * 2 for v in range(20, 60)]
+        assert writer.stats.batches <= 1 + 4, writer.stats.sizes
+        assert values(database) == [0, *range(20, 60)]
+    finally:
+        writer.close()
+    # Without spacing the same stream takes a commit per operation or so.
+    other = GroupCommitWriter("test", lambda: db.connect(database), lambda ops: None)
+    try:
+        for value in range(100, 120):
+            other.submit(Insert(value, log))
+            time.sleep(0.01)
+        other.submit(Insert(120, log)).result(5)
+        assert other.stats.batches >= 10, other.stats.sizes
+    finally:
+        other.close()

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from postroom.services.children import Children
@@ -128,6 +128,15 @@ async def serve_processes(store: Store, stop: asyncio.Event | None = None) -> No
         log.info("stopped %s", ", ".join(SERVICES))
 
 
+def space_commits(store: Store, running: Sequence[Service]) -> float:
+    """Space this process's queue commits by the shortest interval its services accept
+    (a service without ``commit_interval`` accepts none): only a process running services
+    whose callers never wait on a commit (the MTA alone) spaces them. The interval set."""
+    interval = min((float(getattr(s, "commit_interval", 0.0)) for s in running), default=0.0)
+    store.queue.space_commits(interval)
+    return interval
+
+
 async def serve(store: Store, names: list[str], stop: asyncio.Event | None = None) -> None:
     """Start the services, follow settings changes, and stop cleanly on a signal."""
     stop = stop or asyncio.Event()
@@ -145,6 +154,7 @@ async def serve(store: Store, names: list[str], stop: asyncio.Event | None = Non
         if not running:
             log.warning("no network services are available in this version; "
                         "watching settings only")
+        space_commits(store, running)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), SETTINGS_POLL_SECONDS)

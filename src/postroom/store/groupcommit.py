@@ -61,6 +61,20 @@ never accepted mail; their callers are answered one flush sooner.
 The flush itself is supplied by the owner (``syncfs`` of the message filesystem, or
 ``fdatasync`` of a queue segment) and receives the prepared operations.
 
+**Spaced commits** (``min_interval``, 0 by default): a process whose callers do not
+wait on the commit for anything a person waits for may ask its writer to leave at
+least ``min_interval`` seconds between the end of one commit and the start of the next.
+The MTA does (:mod:`postroom.mta.service`): its routes are handed to the writer and the
+thread moves on, so a commit that waits only gathers more of them. An idle writer still
+commits at once (the wait counts from the previous commit, long past); under load the
+batches grow to what arrived meanwhile. Every commit costs CPU that does not depend on
+its size (the flush, ``BEGIN``/``COMMIT``, the write gate, waking the callers) and holds
+the gate that every process's commits share, so fewer, larger commits leave more of
+both to the processes whose clients wait (SMTP in answering ``250``). Measured end to
+end (relay benchmark, two CPUs): the MTA's commits fell from about 1,400 to 400 for
+10,000 messages with 30 ms, its CPU from 0.76 to 0.64 ms a message, and SMTP accepted
+faster.
+
 Known limits: the writer is per process; processes sharing a data directory
 serialise on SQLite's write lock (``busy_timeout``), each still batching its own
 callers. A batch blocks new submissions only for the time it takes to queue them.
@@ -73,6 +87,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -150,6 +165,9 @@ class GroupCommitWriter:
         self._lock = threading.Lock()
         self._closed = False
         self._durable = True        # the connection's synchronous=FULL (store's default)
+        self.min_interval = 0.0
+        """Seconds from the end of a commit to the start of the next (module docstring)."""
+        self._committed_at = 0.0    # time.monotonic() at the end of the last commit
 
     def submit(self, op: Operation) -> Future[Any]:
         """Queue ``op`` for the next batch; the future completes after its commit."""
@@ -184,6 +202,7 @@ class GroupCommitWriter:
             item = self._pending.get()
             if item is _STOP:
                 break
+            self._space()
             batch: Batch = [item]
             while len(batch) < self.max_batch:
                 try:
@@ -209,6 +228,14 @@ class GroupCommitWriter:
                 for _op, fut in ready:
                     if not fut.done():
                         fut.set_exception(exc)
+
+    def _space(self) -> None:
+        """Wait out the rest of ``min_interval`` since the last commit (module docstring)."""
+        interval = self.min_interval
+        if interval > 0:
+            wait = self._committed_at + interval - time.monotonic()
+            if wait > 0:
+                time.sleep(min(wait, interval))
 
     def _prepare_and_flush(self, batch: Batch) -> Batch:
         ready: Batch = []
@@ -251,6 +278,8 @@ class GroupCommitWriter:
         except Exception as exc:
             self._fail_all(ready, exc)
             return
+        finally:
+            self._committed_at = time.monotonic()
         self._count(len(ready))
         if self._after_commit is not None:
             try:

@@ -202,6 +202,11 @@ class Queue(Protocol):
         made entries ready (enqueue, route, retry, release), for in-process wake-up.
         Other processes are woken through :mod:`postroom.store.wake`."""
 
+    def space_commits(self, seconds: float) -> None:
+        """Leave at least ``seconds`` between this process's commits under load (0: none),
+        for a process none of whose callers waits on a commit for a person (the MTA);
+        see :mod:`postroom.store.groupcommit`."""
+
     def route(self, entry_id: int, targets: Sequence[tuple[str, Envelope]], *,
               at: float | None = None, error: str | None = None) -> list[QueueEntry]:
         """Enqueue the targets (sharing the body bytes) and remove the entry, atomically;

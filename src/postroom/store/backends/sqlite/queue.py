@@ -781,6 +781,9 @@ class SqliteQueue:
     def subscribe(self, callback: Callable[[Sequence[str]], None]) -> None:
         self._subscribers.append(callback)
 
+    def space_commits(self, seconds: float) -> None:
+        self._writer.min_interval = max(0.0, float(seconds))
+
     def _collect_later(self, segment: str) -> None:
         """Note a segment to check; check the noted ones at most twice a second (each
         check is a query and a lock attempt: not worth doing per acknowledgement)."""
