@@ -109,12 +109,17 @@ def _tune_garbage_collector() -> None:
     """Servers allocate many short-lived objects per message; the cyclic collector's
     default (a collection every 700 allocations, scanning the long-lived startup
     objects again and again) costs several per cent of the CPU. Startup objects are
-    frozen out of collection and the young generation collected less often."""
+    frozen out of collection and the young generation collected less often: every
+    50,000 allocations (a few MB of young objects at most; most of a message's objects
+    are gone by then, so a collection finds little to scan), the older two generations
+    every 50 and 100 of those. Against (10,000, 20, 20): relay benchmark 438/441,
+    420/441, 420/425, 420/423 messages/s (old/new, interleaved), the MTA's CPU 0.64 ->
+    0.62 ms a message."""
     import gc
 
     gc.collect()
     gc.freeze()
-    gc.set_threshold(10_000, 20, 20)
+    gc.set_threshold(50_000, 50, 100)
 
 
 postoffice.register(app)
