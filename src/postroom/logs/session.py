@@ -23,6 +23,12 @@ test checks that both paths write the same text. The fast path took a POP3 comma
 logging from 7.5 to 3 µs, where the POP3 retrieval benchmark answers 20,000
 commands a second.
 
+The SMTP delivery agent logs its side of outgoing sessions with the same class
+(``Direction.OUT``, ``debug_id="OUT<n>"``): the peer is then the "client" address of
+the lines, and its W3C byte counts differ from the activity log's (``w3c_sent`` and
+``w3c_received``). Its general path took 27 µs to log a command; the fast path about
+a third of that, four commands a message.
+
 Untrusted input: every argument shown came from the client; the log classes escape
 control characters so a client cannot forge lines or columns, and the
 :class:`~postroom.logs.masking.SecretMasker` hides credentials.
@@ -34,7 +40,7 @@ import asyncio
 from datetime import datetime
 
 from postroom.logs import ServiceLogs, W3CEntry
-from postroom.logs.activity import format_timestamp
+from postroom.logs.activity import Direction, format_timestamp
 from postroom.logs.files import LogBuffer
 from postroom.logs.masking import SecretMasker, has_keyword, mask_arguments
 
@@ -46,10 +52,14 @@ class SessionTranscript:
     """Buffered activity, W3C and debug lines of one connection."""
 
     def __init__(self, logs: ServiceLogs, connection_id: int, client_ip: str, server_ip: str,
-                 server_port: int, *, buffered: bool = True,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 server_port: int | None, *, buffered: bool = True,
+                 loop: asyncio.AbstractEventLoop | None = None,
+                 direction: Direction = Direction.IN,
+                 debug_id: str | None = None) -> None:
         self.logs = logs
         self.connection_id = connection_id
+        self.direction = direction
+        self.debug_id: int | str = connection_id if debug_id is None else debug_id
         self.client_ip = client_ip
         self.server_ip = server_ip
         self.server_port = server_port
@@ -75,8 +85,10 @@ class SessionTranscript:
     def write_command(self, command: str, args: str, reply: str, *, w3c_status: int | str,
                       w3c_stem: str, version: str, sent: int, received: int,
                       host: str = "", message_id: str = "", debug_line: str | None = None,
+                      w3c_sent: int | None = None, w3c_received: int | None = None,
                       ) -> None:
-        """The three logs' lines for one answered command (``reply``: our status line)."""
+        """The three logs' lines for one answered command (``reply``: our status line;
+        ``w3c_sent``/``w3c_received``: the W3C byte counts when they differ)."""
         logs = self.logs
         activity, w3c, debug = logs.activity, logs.w3c, logs.debug
         to_activity, to_w3c, to_debug = activity._enabled, w3c._enabled, debug._enabled
@@ -98,8 +110,9 @@ class SessionTranscript:
                     f"{self._activity_head}{message_id}{self._activity_middle}{command}"
                     f"\t{args}\t{reply}\t{sent}\t{received}\n")
             if to_w3c:
-                self._set_w3c(command, args, w3c_status, w3c_stem, version, sent, received,
-                              host)
+                self._set_w3c(command, args, w3c_status, w3c_stem, version,
+                              sent if w3c_sent is None else w3c_sent,
+                              received if w3c_received is None else w3c_received, host)
                 buffers[W3C].parts.append(w3c.line(self._w3c_entry, when))
             if to_debug:
                 prefix = self._debug_prefix
@@ -113,13 +126,14 @@ class SessionTranscript:
             if to_activity:
                 self._add(ACTIVITY, when, activity.line(
                     when, message_id, self.connection_id, self.client_ip, command, shown,
-                    reply, sent, received))
+                    reply, sent, received, self.direction))
             if to_w3c:
-                self._set_w3c(command, shown, w3c_status, w3c_stem, version, sent, received,
-                              host)
+                self._set_w3c(command, shown, w3c_status, w3c_stem, version,
+                              sent if w3c_sent is None else w3c_sent,
+                              received if w3c_received is None else w3c_received, host)
                 self._add(W3C, when, w3c.line(self._w3c_entry, when))
         if to_debug:
-            self._add(DEBUG, when, debug.exchange(when, self.connection_id, debug_line, reply,
+            self._add(DEBUG, when, debug.exchange(when, self.debug_id, debug_line, reply,
                                                   masker))
 
     def _set_w3c(self, command: str, shown: str, status: int | str, stem: str, version: str,
@@ -140,8 +154,8 @@ class SessionTranscript:
         """The fast path's prefixes for the second ``when``, and the buffers moved to it
         (lines of a new day's file: what the old day's holds is written first)."""
         stamp = format_timestamp(when)
-        self._activity_head = f"{stamp}\t{self.logs.activity.service}-IN\t"
-        self._debug_prefix = f"{stamp}\t{self.connection_id}\t"
+        self._activity_head = f"{stamp}\t{self.logs.activity.service}-{self.direction.value}\t"
+        self._debug_prefix = f"{stamp}\t{self.debug_id}\t"
         assert self._buffers is not None
         for buffer in self._buffers:
             buffer.move_to(when)
@@ -154,7 +168,7 @@ class SessionTranscript:
     def note(self, text: str) -> None:
         """A debug line in words: what we decided and why."""
         if self.logs.debug.enabled:
-            self._put(DEBUG, self.logs.debug.record(text, connection_id=self.connection_id))
+            self._put(DEBUG, self.logs.debug.record(text, connection_id=self.debug_id))
 
     def _put(self, which: int, record: tuple[datetime, str] | None) -> None:
         if record is not None:

@@ -55,8 +55,8 @@ from typing import Any
 import aiosmtplib
 
 from postroom.connectors.smtp.outbound.routing import Hop, Route, RouteFailure
-from postroom.logs import Direction, ServiceLogs, W3CEntry
-from postroom.logs.files import LogBuffer
+from postroom.logs import Direction, ServiceLogs
+from postroom.logs.session import SessionTranscript
 
 _connection_ids = itertools.count(1)
 REPLY_LIMIT = 512
@@ -134,8 +134,11 @@ class Connection:
         self.transactions = 0
         self._wire: _Wire | None = None
         self._extensions: dict[str, str] = {}
-        self._buffers = (LogBuffer(logs.activity), LogBuffer(logs.w3c),
-                         LogBuffer(logs.debug)) if logs is not None else None
+        # Our side of the session, in the SMTP logs' "-OU" lines (the peer is the
+        # address shown); buffered until the end of each transaction.
+        self._transcript = SessionTranscript(
+            logs, self.id, hop.address, "", None, direction=Direction.OUT,
+            debug_id=f"OUT{self.id}") if logs is not None else None
 
     @property
     def remote(self) -> str:
@@ -398,42 +401,24 @@ class Connection:
     # -- logs -------------------------------------------------------------------------------
 
     def _log(self, command: str, params: str, reply: Reply, *, sent: int = 0) -> None:
-        if self._buffers is None:
+        transcript = self._transcript
+        if transcript is None:
             return
-        logs = self.logs
-        assert logs is not None
-        activity, w3c, debug = self._buffers
         text = reply.text
-        record = logs.activity.record(
-            connection_id=self.id, remote_ip=self.hop.address, command=command,
-            parameters=params, response=text, bytes_sent=sent + len(command) + len(params) + 3,
-            bytes_received=len(text) + 2, message_id=self.message_id,
-            direction=Direction.OUT)
-        if record is not None:
-            activity.add(*record)
-        record = logs.w3c.record(W3CEntry(
-            c_ip=self.hop.address, cs_method=command, cs_uri_query=params,
-            cs_uri_stem=text, sc_status=reply.code, sc_bytes=sent + len(params),
-            cs_bytes=len(text), cs_version="ESMTP", cs_host=self.hop.host))
-        if record is not None:
-            w3c.add(*record)
-        for line, from_client in ((f"{command} {params}".rstrip(), False), (text, True)):
-            record = logs.debug.record(line, connection_id=f"OUT{self.id}",
-                                       from_client=from_client)
-            if record is not None:
-                debug.add(*record)
+        transcript.write_command(
+            command, params, text, w3c_status=reply.code, w3c_stem=text, version="ESMTP",
+            sent=sent + len(command) + len(params) + 3, received=len(text) + 2,
+            host=self.hop.host, message_id=self.message_id,
+            debug_line=f"{command} {params}".rstrip(), w3c_sent=sent + len(params),
+            w3c_received=len(text))
 
     def note(self, text: str) -> None:
-        if self._buffers is not None and self.logs is not None:
-            record = self.logs.debug.record(text, connection_id=f"OUT{self.id}")
-            if record is not None:
-                self._buffers[2].add(*record)
+        if self._transcript is not None:
+            self._transcript.note(text)
 
     def flush(self) -> None:
-        if self._buffers is not None:
-            for buffer in self._buffers:
-                if buffer:
-                    buffer.flush()
+        if self._transcript is not None:
+            self._transcript.flush()
 
 
 class _TlsFailed(Exception):
