@@ -97,6 +97,8 @@ class SessionTranscript:
         when = (activity if to_activity else w3c if to_w3c else debug).clock()  # one time
         if debug_line is None:
             debug_line = f"{command} {args}".rstrip() if command else "(unrecognised command)"
+        w3c_out = sent if w3c_sent is None else w3c_sent
+        w3c_in = received if w3c_received is None else w3c_received
         masker = self.masker
         plain = f"{message_id}{command}{args}{reply}{debug_line}"
         if self._fast and _plain(plain) and not has_keyword(plain) and not masker.in_exchange:
@@ -110,9 +112,8 @@ class SessionTranscript:
                     f"{self._activity_head}{message_id}{self._activity_middle}{command}"
                     f"\t{args}\t{reply}\t{sent}\t{received}\n")
             if to_w3c:
-                self._set_w3c(command, args, w3c_status, w3c_stem, version,
-                              sent if w3c_sent is None else w3c_sent,
-                              received if w3c_received is None else w3c_received, host)
+                self._set_w3c(command, args, w3c_status, w3c_stem, version, w3c_out,
+                              w3c_in, host)
                 buffers[W3C].parts.append(w3c.line(self._w3c_entry, when))
             if to_debug:
                 prefix = self._debug_prefix
@@ -128,9 +129,8 @@ class SessionTranscript:
                     when, message_id, self.connection_id, self.client_ip, command, shown,
                     reply, sent, received, self.direction))
             if to_w3c:
-                self._set_w3c(command, shown, w3c_status, w3c_stem, version,
-                              sent if w3c_sent is None else w3c_sent,
-                              received if w3c_received is None else w3c_received, host)
+                self._set_w3c(command, shown, w3c_status, w3c_stem, version, w3c_out,
+                              w3c_in, host)
                 self._add(W3C, when, w3c.line(self._w3c_entry, when))
         if to_debug:
             self._add(DEBUG, when, debug.exchange(when, self.debug_id, debug_line, reply,

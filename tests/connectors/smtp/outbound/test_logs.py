@@ -1,5 +1,6 @@
-"""The delivery agent's lines in the SMTP logs ("-OU" records) read as if each had been
-written through the log classes one at a time, whichever path the shared transcript
+"""The delivery agent's lines in the SMTP logs ("-OU" records): written for a real
+delivery to a real peer, and reading as if each had been written through the log
+classes one at a time, whichever path the shared transcript
 (:class:`~postroom.logs.session.SessionTranscript`) takes for a command."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from postroom.connectors.smtp.outbound.routing import Hop
 from postroom.connectors.smtp.outbound.session import Connection, Reply
 from postroom.logs import Direction, ServiceLogs, W3CEntry
+from tests.connectors.smtp.outbound.conftest import Outbound
 
 HOP = Hop("mx.example.net", "192.0.2.25", 25)
 # (command, parameters, the peer's reply, DATA octets): what a session logs.
@@ -83,3 +85,24 @@ def test_outgoing_session_lines_match_the_log_classes(tmp_path: Path) -> None:
         assert written[name] == text, name
     activity = next(text for name, text in written.items() if "Activity" in name)
     assert "SMTP-OU\t" in activity and "no\\tsuch user" in activity
+
+
+def test_a_delivery_to_a_real_peer_is_in_the_three_smtp_logs(outbound: Outbound) -> None:
+    peer = outbound.peer(9)
+    entry = outbound.send(["carol@d9.test"])
+    outbound.wait_for(lambda: len(peer.received) == 1)
+    assert outbound.settled() == []       # acknowledged: the logs were written before
+    folder = outbound.home / "logs" / "SMTP"
+    activity = "".join(p.read_text() for p in folder.glob("SMTP-Activity-*.log"))
+    debug = "".join(p.read_text() for p in folder.glob("SMTP-Debug-*.log"))
+    w3c = "".join(p.read_text() for p in folder.glob("ex*.log"))
+    ours = [line.split("\t") for line in activity.splitlines()
+            if line.split("\t")[1:3] == ["SMTP-OU", entry.tracking_id]]
+    size = len(peer.received[0].data)
+    assert [(f[5], f[6], f[7][:3]) for f in ours] == [
+        ("MAIL", f"FROM:<bob@example.com> SIZE={size}", "250"),
+        ("RCPT", "TO:<carol@d9.test>", "250"),
+        ("DATA", f"{size} octets", "250")], ours
+    assert all(f[4] == "127.0.0.9" for f in ours)
+    assert "RCPT TO:<carol@d9.test>" in debug and "\tOUT" in debug
+    assert "RCPT" in w3c and "127.0.0.9" in w3c
