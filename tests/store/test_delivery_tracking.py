@@ -172,6 +172,39 @@ def test_tracking_events_given_to_an_enqueue_exist_exactly_when_the_entry_does(
     assert steps("TRKONCE00002") == []       # not queued, so not received either
 
 
+def test_tracking_events_given_to_a_route_exist_exactly_when_its_entries_do(
+        store: Store) -> None:
+    """The MTA hands its "routed" steps to the route: one transaction, so a route that
+    fails (its entry is gone) leaves no step behind, a batch of routes keeps each
+    route's steps, and the steps name the ids the new entries get."""
+    from postroom.store.queue import successor_tracking_id
+
+    q = store.queue
+    entries = [q.enqueue("MTA.inbound", envelope(), b"\r\nbody\r\n") for _ in range(6)]
+    q.ack(entries[2].id)                      # gone before its route
+    futures = []
+    for n, entry in enumerate(entries):
+        count = 2 if n % 2 else 1
+        targets = [("SF.outgoing", Envelope("a@b", [f"[SF:po/u{n}-{k}]"]))
+                   for k in range(count)]
+        steps = [TrackingEvent(successor_tracking_id(entry.tracking_id, k + 1, count),
+                               "MTA", "routed", sender="a@example.net",
+                               recipient=f"u{n}-{k}@example.com", detail="SF")
+                 for k in range(count)]
+        futures.append(q.route_async(entry.id, targets, track=steps))
+    for n, (entry, future) in enumerate(zip(entries, futures, strict=True)):
+        if n == 2:
+            with pytest.raises(QueueError):
+                future.result()
+            assert store.tracking.find(entry.tracking_id) == []
+            continue
+        created = future.result()
+        found = [(e.tracking_id, e.service, e.event, e.recipient)
+                 for e in store.tracking.find(entry.tracking_id)]
+        assert sorted(found) == sorted((c.tracking_id, "MTA", "routed", f"u{n}-{k}@example.com")
+                                       for k, c in enumerate(created))
+
+
 def test_a_non_durable_transaction_is_still_atomic_and_restores_full_sync(
         store: Store) -> None:
     make_mailbox(store)

@@ -84,7 +84,7 @@ from postroom.mta.pickup_event import (
 from postroom.store import Store
 from postroom.store.addresses import display_address
 from postroom.store.directory_cache import CachedDirectory
-from postroom.store.queue import Envelope, QueueEntry, QueueError
+from postroom.store.queue import Envelope, QueueEntry, QueueError, successor_tracking_id
 from postroom.store.tracking import TrackingEvent
 
 log = logging.getLogger("postroom.mta")
@@ -206,8 +206,8 @@ class MtaAgent:
             if not targets:
                 self._debug(entry, "no recipient left to deliver")
                 return self._ack(entry)
-            routed: Future[list[QueueEntry]] = self.store.queue.route_async(  # type: ignore[attr-defined]
-                entry.id, [t for t, _ in targets])
+            routed = self.store.queue.route_async(
+                entry.id, [t for t, _ in targets], track=self._routed_events(entry, targets))
             routed.add_done_callback(lambda done: self._after_route(entry, targets, done))
             return routed
         finally:
@@ -299,20 +299,31 @@ class MtaAgent:
             except Exception:
                 log.exception("MTA: logging the route of %s failed", entry.tracking_id)
 
+    def _routed_events(self, entry: QueueEntry,
+                       targets: Sequence[tuple[tuple[str, Envelope], list[Delivery]]],
+                       ) -> list[TrackingEvent]:
+        """The ``routed`` tracking steps, stored with the route in its transaction: a
+        crash can leave a message routed, or not, but never routed without them. They
+        name the new entries' tracking ids, which the route gives as
+        :func:`successor_tracking_id` says."""
+        sender = plain(entry.envelope.sender)
+        events = []
+        for number, ((_queue, envelope), deliveries) in enumerate(targets, start=1):
+            tracking_id = envelope.tracking_id or successor_tracking_id(
+                entry.tracking_id, number, len(targets))
+            for d in deliveries:
+                detail = f"{d.connector} {d.address}" + (f" via {d.via}" if d.via else "")
+                events.append(TrackingEvent(tracking_id, SERVICE, "routed", sender=sender,
+                                            recipient=self._shown(entry, d.origin, d.address),
+                                            detail=detail))
+        return events
+
     def _routed(self, entry: QueueEntry, targets: Sequence[tuple[tuple[str, Envelope],
                                                                   list[Delivery]]],
                 created: Sequence[QueueEntry]) -> None:
-        sender = plain(entry.envelope.sender)
-        events = []
         for ((queue, _envelope), deliveries), new in zip(targets, created, strict=False):
-            for d in deliveries:
-                detail = f"{d.connector} {d.address}" + (f" via {d.via}" if d.via else "")
-                events.append(TrackingEvent(new.tracking_id, SERVICE, "routed", sender=sender,
-                                            recipient=self._shown(entry, d.origin, d.address),
-                                            detail=detail))
             self._activity(entry, "ROUTE", f"{queue} " + " ".join(d.address for d in deliveries),
                            new.tracking_id)
-        self._track(events)
         summary = ", ".join(f"{queue} ({len(ds)})" for (queue, _), ds in targets)
         self._debug(entry, f"routed {len(entry.envelope.recipients)} envelope recipient(s) "
                            f"to {summary}")

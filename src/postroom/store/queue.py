@@ -78,6 +78,14 @@ def new_tracking_id(now: float | None = None) -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(75, -1, -5))
 
 
+def successor_tracking_id(tracking_id: str, number: int, count: int) -> str:
+    """The tracking id ``route`` gives the ``number``-th (from 1) of ``count`` new
+    entries of one entry: the same id when there is one, ``-1``, ``-2`` … after it when
+    there are several (the MTA names them in the tracking events it stores with the
+    route, before the entries exist)."""
+    return tracking_id if count == 1 else f"{tracking_id}-{number}"
+
+
 def check_queue_name(name: str) -> str:
     if not isinstance(name, str) or not QUEUE_NAME.fullmatch(name):
         raise QueueError("queue", f"invalid queue name {name!r} (expected e.g. SMTP.inbound)")
@@ -208,9 +216,18 @@ class Queue(Protocol):
         see :mod:`postroom.store.groupcommit`."""
 
     def route(self, entry_id: int, targets: Sequence[tuple[str, Envelope]], *,
-              at: float | None = None, error: str | None = None) -> list[QueueEntry]:
+              at: float | None = None, error: str | None = None,
+              track: Sequence[TrackingEvent] = ()) -> list[QueueEntry]:
         """Enqueue the targets (sharing the body bytes) and remove the entry, atomically;
-        with ``at``/``error`` the new entries wait until ``at`` (a partial retry)."""
+        with ``at``/``error`` the new entries wait until ``at`` (a partial retry).
+        A target whose envelope has no tracking id gets :func:`successor_tracking_id`.
+        ``track``: message tracking events (the ``routed`` steps) stored in the same
+        transaction, so they exist exactly when the new entries do."""
+
+    def route_async(self, entry_id: int, targets: Sequence[tuple[str, Envelope]], *,
+                    at: float | None = None, error: str | None = None,
+                    track: Sequence[TrackingEvent] = ()) -> Future[list[QueueEntry]]:
+        """As ``route``, returning at once (the future is done after the commit)."""
 
     def get(self, id_or_tracking_id: int | str) -> QueueEntry: ...
 

@@ -12,7 +12,10 @@ the events of the id and of every id derived from it.
 
 Recording is fire-and-forget and cheap: events ride along with the next group commit
 of the queue writer (no flush or transaction of their own), so tracking never slows
-mail down. A crash can lose the last few events; it never loses mail.
+mail down. A crash can lose the last few events; it never loses mail. The steps that
+move a message between queues (``received``, ``routed``) are stored in the move's own
+transaction instead (``track=`` of ``enqueue_async`` and ``route``): they exist exactly
+when the moved entries do.
 """
 
 from __future__ import annotations

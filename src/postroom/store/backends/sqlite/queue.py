@@ -62,6 +62,7 @@ from postroom.store.queue import (
     QueueError,
     check_queue_name,
     new_tracking_id,
+    successor_tracking_id,
 )
 from postroom.store.tracking import TrackingEvent
 from postroom.store.wake import Waker
@@ -303,9 +304,12 @@ class _Route(DatabaseOperation):
     """Remove one entry and create its successors, sharing its body bytes."""
 
     def __init__(self, entry_id: int, targets: Sequence[tuple[str, Envelope]],
-                 at: float | None = None, error: str | None = None) -> None:
+                 at: float | None = None, error: str | None = None,
+                 track: Sequence[TrackingEvent] = ()) -> None:
         self.entry_id, self.targets = entry_id, targets
         self.at, self.error = at, error
+        # Tracking rows go in the same transaction: recorded only if the route is.
+        self.tracking = event_rows(track) if track else []
 
     def apply(self, conn: sqlite3.Connection) -> list[QueueEntry]:
         old = conn.execute("DELETE FROM queue_entry WHERE id=? RETURNING *",
@@ -321,6 +325,8 @@ class _Route(DatabaseOperation):
                     "last_error=? WHERE id=? RETURNING *",
                     (self.at, self.error, row["id"])).fetchall()[0]
             created.append(_entry(row))
+        if self.tracking:
+            insert_rows(conn, self.tracking)
         return created
 
     def _successors(self, source: sqlite3.Row, now: float) -> list[tuple[Any, ...]]:
@@ -330,9 +336,8 @@ class _Route(DatabaseOperation):
         rows = []
         for n, (queue, envelope) in enumerate(self.targets, start=1):
             if envelope.tracking_id is None:
-                tracking = (source["tracking_id"] if len(self.targets) == 1
-                            else f"{source['tracking_id']}-{n}")
-                envelope = _with_tracking(envelope, tracking)
+                envelope = _with_tracking(envelope, successor_tracking_id(
+                    source["tracking_id"], n, len(self.targets)))
             rows.append(_insert_params(queue, envelope, location, now))
         return rows
 
@@ -361,6 +366,9 @@ class _Route(DatabaseOperation):
             created = {row["tracking_id"]: _entry(row) for row in conn.execute(
                 _INSERT_MANY + ", ".join([_INSERT_ROW] * len(rows)) + " RETURNING *",
                 [value for row in rows for value in row]).fetchall()}
+            tracking = [row for op in ops for row in op.tracking]
+            if tracking:
+                insert_rows(conn, tracking)
         results, at = [], 0
         for op in ops:
             results.append([created[row[1]] for row in rows[at:at + len(op.targets)]])
@@ -545,21 +553,23 @@ class SqliteQueue:
         return self._writer.submit(_Enqueue(self, queue, envelope, body, track))
 
     def route(self, entry_id: int, targets: Sequence[tuple[str, Envelope]], *,
-              at: float | None = None, error: str | None = None) -> list[QueueEntry]:
+              at: float | None = None, error: str | None = None,
+              track: Sequence[TrackingEvent] = ()) -> list[QueueEntry]:
         """Enqueue ``targets`` on the same body bytes and remove the entry, atomically.
         ``at``/``error``: the new entries are due only then, with that error (a retry of
-        some recipients, in the same transaction: no moment where they are due now)."""
-        return self.route_async(entry_id, targets, at=at, error=error).result()
+        some recipients, in the same transaction: no moment where they are due now).
+        ``track``: tracking events stored in the same transaction."""
+        return self.route_async(entry_id, targets, at=at, error=error, track=track).result()
 
     def route_async(self, entry_id: int, targets: Sequence[tuple[str, Envelope]], *,
                     at: float | None = None, error: str | None = None,
-                    ) -> Future[list[QueueEntry]]:
+                    track: Sequence[TrackingEvent] = ()) -> Future[list[QueueEntry]]:
         if not targets:
             raise QueueError("targets", "at least one target queue is required")
         for queue, envelope in targets:
             check_queue_name(queue)
             envelope.check()
-        return self._writer.submit(_Route(entry_id, list(targets), at, error))
+        return self._writer.submit(_Route(entry_id, list(targets), at, error, track))
 
     # -- working the queue -------------------------------------------------------------
 
