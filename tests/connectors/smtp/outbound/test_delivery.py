@@ -83,6 +83,21 @@ def test_partial_success_delivers_once_and_retries_only_the_others(outbound: Out
     assert outbound.settled() == []
 
 
+def test_a_reply_code_out_of_range_defers_instead_of_bouncing(outbound: Outbound) -> None:
+    """RFC 5321 §4.2.1: no server may answer 6xx; the transaction ends as a fatal
+    error, and the recipient waits for a retry rather than bouncing at once."""
+    peer = outbound.peer(14, default_rcpt="650 6.0.0 no such class")
+    outbound.send(["zoe@d14.test"])
+    (waiting,) = outbound.wait_for(lambda: [e for e in outbound.outgoing()
+                                            if e.state == "ready" and e.last_error])
+    assert "out of range" in waiting.last_error
+    assert outbound.inbox() == [] and peer.received == []
+    peer.default_rcpt = "250 2.1.5 Ok"
+    outbound.store.queue.retry_now(waiting.id)
+    outbound.wait_for(lambda: len(peer.received) == 1)
+    assert outbound.settled() == []
+
+
 def test_a_connection_dropped_in_data_is_retried(outbound: Outbound) -> None:
     peer = outbound.peer(6, drop_in_data=True)
     outbound.send(["zoe@d6.test"])

@@ -63,6 +63,7 @@ REPLY_LIMIT = 512
 LINE_LIMIT = 8192               # one reply line (RFC 5321 §4.5.3.1.5 says 512; be lenient)
 PENDING_LIMIT = 64 * 1024       # unparsed reply bytes before the peer is cut off
 _LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
+_REPLY_CLASSES = (b"2", b"3", b"4", b"5")
 
 
 class ConnectionLost(Exception):
@@ -510,6 +511,13 @@ class _Wire(asyncio.Protocol):
             start = end + 1
             if len(line) > LINE_LIMIT or not line[:3].isdigit():
                 self._fail(f"malformed reply {line[:60]!r}")
+                return
+            if line[:1] not in _REPLY_CLASSES:
+                # RFC 5321 §4.2.1: a client SHOULD treat a first digit other than 2-5
+                # as a fatal error and end the transaction. Ending the connection
+                # defers the recipients (retried later) instead of bouncing them for a
+                # code no server may send.
+                self._fail(f"reply code out of range {line[:60]!r}")
                 return
             self._lines.append(line[4:].strip(b" \t\r\n"))
             if line[3:4] != b"-":
