@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
 MAX_REPLY_LINE = 512
@@ -53,7 +54,7 @@ class Reply:
             if self.code // 100 == 3:
                 raise ValueError("enhanced code: 3xx intermediate replies carry none (RFC 2034)")
         for line in self.lines:
-            if any(ch in line for ch in "\r\n\x00"):
+            if "\r" in line or "\n" in line or "\x00" in line:
                 raise ValueError("reply text: CR, LF and NUL are not allowed")
 
     @property
@@ -115,13 +116,18 @@ class Reply:
         return "".join(out).encode("utf-8")
 
 
+@lru_cache(maxsize=64)
 def greeting(hostname: str, text: str = "ESMTP Postroom") -> Reply:
-    """220 service ready (RFC 5321 §4.2: the greeting starts with the server's name)."""
+    """220 service ready (RFC 5321 §4.2: the greeting starts with the server's name).
+    The same reply object for the same text (a reply keeps its wire bytes once made):
+    every connection sends one."""
     return Reply(220, None, f"{hostname} {text}".strip())
 
 
+@lru_cache(maxsize=64)
 def closing(hostname: str) -> Reply:
-    """221 closing the transmission channel, in answer to QUIT."""
+    """221 closing the transmission channel, in answer to QUIT (one object per host
+    name, as :func:`greeting`)."""
     return Reply(221, "2.0.0", f"{hostname} closing connection")
 
 
