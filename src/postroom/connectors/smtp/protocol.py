@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from postroom.connectors.smtp import commands, wire
@@ -273,34 +274,8 @@ class SmtpServerProtocol:
 
     def ehlo_response(self, hostname: str, greeting: str = "") -> wire.Reply:
         """The 250 reply to EHLO listing the extensions offered in this state."""
-        f = self.features
-        lines = [f"{hostname} {greeting}".strip()]
-        if f.pipelining:
-            lines.append("PIPELINING")
-        if f.size:
-            lines.append(f"SIZE {self.max_message_size}" if self.max_message_size else "SIZE")
-        if f.eightbitmime:
-            lines.append("8BITMIME")
-        if f.chunking:
-            lines.append("CHUNKING")
-            if f.binarymime:
-                lines.append("BINARYMIME")
-        if f.smtputf8:
-            lines.append("SMTPUTF8")
-        if f.enhancedstatuscodes:
-            lines.append("ENHANCEDSTATUSCODES")
-        if f.dsn:
-            lines.append("DSN")
-        if f.starttls and not self.tls_active:
-            lines.append("STARTTLS")
-        mechanisms = self.offered_auth_mechanisms()
-        if mechanisms:
-            lines.append("AUTH " + " ".join(mechanisms))
-        if f.vrfy:
-            lines.append("VRFY")
-        if f.expn:
-            lines.append("EXPN")
-        return wire.Reply(250, None, tuple(lines))
+        return _ehlo_reply(self.features, self.max_message_size, self.tls_active,
+                           self.offered_auth_mechanisms(), f"{hostname} {greeting}".strip())
 
     # -- reading ----------------------------------------------------------
 
@@ -480,3 +455,36 @@ class SmtpServerProtocol:
                 self._close()
             return
         commands.advance(self, pending, reply)
+
+
+@lru_cache(maxsize=256)
+def _ehlo_reply(f: SmtpFeatures, max_message_size: int | None, tls_active: bool,
+                mechanisms: tuple[str, ...], first_line: str) -> wire.Reply:
+    """The EHLO reply for these features and this state: one object per combination
+    (a reply keeps its wire bytes once made), as every ESMTP session asks for one."""
+    lines = [first_line]
+    if f.pipelining:
+        lines.append("PIPELINING")
+    if f.size:
+        lines.append(f"SIZE {max_message_size}" if max_message_size else "SIZE")
+    if f.eightbitmime:
+        lines.append("8BITMIME")
+    if f.chunking:
+        lines.append("CHUNKING")
+        if f.binarymime:
+            lines.append("BINARYMIME")
+    if f.smtputf8:
+        lines.append("SMTPUTF8")
+    if f.enhancedstatuscodes:
+        lines.append("ENHANCEDSTATUSCODES")
+    if f.dsn:
+        lines.append("DSN")
+    if f.starttls and not tls_active:
+        lines.append("STARTTLS")
+    if mechanisms:
+        lines.append("AUTH " + " ".join(mechanisms))
+    if f.vrfy:
+        lines.append("VRFY")
+    if f.expn:
+        lines.append("EXPN")
+    return wire.Reply(250, None, tuple(lines))

@@ -397,7 +397,7 @@ class SmtpSession:
                 self._abort_transaction()
                 if isinstance(event, ev.Ehlo):
                     return self.proto.ehlo_response(self.hostname, f"Hello {name}"), None
-                return wire.Reply(250, None, f"{self.hostname} Hello {name}"), None
+                return wire.hello(self.hostname, name), None
             case ev.MailFrom():
                 return await self._mail(event)
             case ev.RcptTo():

@@ -124,6 +124,12 @@ def greeting(hostname: str, text: str = "ESMTP Postroom") -> Reply:
     return Reply(220, None, f"{hostname} {text}".strip())
 
 
+@lru_cache(maxsize=256)
+def hello(hostname: str, client: str) -> Reply:
+    """250 in answer to HELO (one object per client name, as :func:`greeting`)."""
+    return Reply(250, None, f"{hostname} Hello {client}")
+
+
 @lru_cache(maxsize=64)
 def closing(hostname: str) -> Reply:
     """221 closing the transmission channel, in answer to QUIT (one object per host
