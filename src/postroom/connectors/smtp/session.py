@@ -39,6 +39,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from postroom.auth.logins import last_login_from
@@ -137,6 +138,17 @@ class Completions:
                 waiter.set_exception(error)
             else:
                 waiter.set_result(future.result())
+
+
+@lru_cache(maxsize=64)
+def _welcome(text: str, hostname: str, now: str) -> str:
+    """The alternate welcome text with its tokens filled in, on one line, without the
+    host name the greeting puts first (made once per text: every connection asks)."""
+    text = text.replace("%LOCALDOMAIN%", hostname).replace("%TIME%", now)
+    text = " ".join(text.split())
+    if text.lower().startswith(hostname.lower()):
+        text = text[len(hostname):].strip()
+    return text
 
 
 @dataclass
@@ -296,12 +308,8 @@ class SmtpSession:
         if not self.settings.get("smtp.security.alternate_welcome_enabled"):
             return "ESMTP Postroom"
         text = str(self.settings.get("smtp.security.alternate_welcome_text"))
-        text = text.replace("%LOCALDOMAIN%", self.hostname)
-        text = text.replace("%TIME%", time.strftime("%a, %d %b %Y %H:%M:%S %z"))
-        text = " ".join(text.split())
-        if text.lower().startswith(self.hostname.lower()):
-            text = text[len(self.hostname):].strip()
-        return text
+        now = time.strftime("%a, %d %b %Y %H:%M:%S %z") if "%TIME%" in text else ""
+        return _welcome(text, self.hostname, now)
 
     async def _loop(self) -> None:
         proto = self.proto
