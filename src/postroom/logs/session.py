@@ -95,13 +95,15 @@ class SessionTranscript:
         if not (to_activity or to_w3c or to_debug):
             return
         when = (activity if to_activity else w3c if to_w3c else debug).clock()  # one time
-        if debug_line is None:
-            debug_line = f"{command} {args}".rstrip() if command else "(unrecognised command)"
         w3c_out = sent if w3c_sent is None else w3c_sent
         w3c_in = received if w3c_received is None else w3c_received
         masker = self.masker
-        plain = f"{message_id}{command}{args}{reply}{debug_line}"
-        if self._fast and _plain(plain) and not has_keyword(plain) and not masker.in_exchange:
+        # A debug line the caller did not give is made of the command and its arguments
+        # (below, and only when the debug log is on): checking those checks it.
+        plain = (f"{message_id}{command}{args}{reply}" if debug_line is None
+                 else f"{message_id}{command}{args}{reply}{debug_line}")
+        if self._fast and plain.isascii() and plain.isprintable() and "\\" not in plain \
+                and not has_keyword(plain) and not masker.in_exchange:
             # The fast path (module docstring): the same lines, one f-string each.
             buffers = self._buffers
             assert buffers is not None
@@ -117,7 +119,8 @@ class SessionTranscript:
                 buffers[W3C].parts.append(w3c.line(self._w3c_entry, when))
             if to_debug:
                 prefix = self._debug_prefix
-                buffers[DEBUG].parts.append(f"{prefix}{debug_line}\n{prefix}{reply}\n")
+                line = _debug_line(command, args) if debug_line is None else debug_line
+                buffers[DEBUG].parts.append(f"{prefix}{line}\n{prefix}{reply}\n")
             if self._timer is None:
                 loop = self._loop or asyncio.get_running_loop()
                 self._timer = loop.call_later(FLUSH_AFTER, self.flush)
@@ -133,8 +136,8 @@ class SessionTranscript:
                               w3c_in, host)
                 self._add(W3C, when, w3c.line(self._w3c_entry, when))
         if to_debug:
-            self._add(DEBUG, when, debug.exchange(when, self.debug_id, debug_line, reply,
-                                                  masker))
+            line = _debug_line(command, args) if debug_line is None else debug_line
+            self._add(DEBUG, when, debug.exchange(when, self.debug_id, line, reply, masker))
 
     def _set_w3c(self, command: str, shown: str, status: int | str, stem: str, version: str,
                  sent: int, received: int, host: str) -> None:
@@ -194,6 +197,11 @@ class SessionTranscript:
             for buffer in self._buffers:
                 if buffer:
                     buffer.flush()
+
+
+def _debug_line(command: str, args: str) -> str:
+    """The command as the debug log shows it, when the caller gives no other line."""
+    return f"{command} {args}".rstrip() if command else "(unrecognised command)"
 
 
 def _plain(text: str) -> bool:
