@@ -104,6 +104,8 @@ class Reply:
 
     def _format(self, enhanced_codes: bool) -> bytes:
         prefix = f"{self.enhanced} " if (self.enhanced and enhanced_codes) else ""
+        if type(self.text) is str:      # one line: what the loop below gives, directly
+            return f"{self.code} {prefix}{self.text}\r\n".encode()
         lines = self.lines
         out = []
         for index, line in enumerate(lines):
