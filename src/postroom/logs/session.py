@@ -102,8 +102,7 @@ class SessionTranscript:
         # (below, and only when the debug log is on): checking those checks it.
         plain = (f"{message_id}{command}{args}{reply}" if debug_line is None
                  else f"{message_id}{command}{args}{reply}{debug_line}")
-        if self._fast and plain.isascii() and plain.isprintable() and "\\" not in plain \
-                and not has_keyword(plain) and not masker.in_exchange:
+        if self._fast and _plain(plain) and not has_keyword(plain) and not masker.in_exchange:
             # The fast path (module docstring): the same lines, one f-string each.
             buffers = self._buffers
             assert buffers is not None

@@ -409,8 +409,7 @@ class Connection:
         transcript.write_command(
             command, params, text, w3c_status=reply.code, w3c_stem=text, version="ESMTP",
             sent=sent + len(command) + len(params) + 3, received=len(text) + 2,
-            host=self.hop.host, message_id=self.message_id,
-            debug_line=f"{command} {params}".rstrip(), w3c_sent=sent + len(params),
+            host=self.hop.host, message_id=self.message_id, w3c_sent=sent + len(params),
             w3c_received=len(text))
 
     def note(self, text: str) -> None:
