@@ -182,3 +182,42 @@ def test_a_batch_handler_gets_the_backlog_in_batches_and_each_outcome_counts(
     [left] = store.queue.list(QUEUE)
     assert "disk on fire" in (left.last_error or "") and left.state == "ready"
     assert b"Subject: 7\r\n" in store.queue.read_body(left)
+
+
+def test_with_join_after_one_thread_takes_fast_entries_and_others_join_a_stalled_one(
+        store: Store) -> None:
+    """join_after: fast handlers all run on one thread (no other competes for the
+    interpreter lock); while it is stuck in a slow handler, other threads join, up to
+    threads(), so the slow entry does not hold the rest back."""
+    _fill(store, 30)
+    threads_seen: set[int] = set()
+    release = threading.Event()
+    slow_started = threading.Event()
+    lock = threading.Lock()
+    handled: list[int] = []
+
+    def handler(entry: QueueEntry) -> None:
+        with lock:
+            threads_seen.add(threading.get_ident())
+            handled.append(entry.id)
+            first_slow = len(handled) == 21
+        if first_slow:
+            slow_started.set()
+            release.wait(10)
+
+    worker = QueueWorker(store, QUEUE, handler, name="test", threads=lambda: 4,
+                         poll_seconds=0.2, claim_batch=64, join_after=0.5)
+    worker.start()
+    try:
+        assert slow_started.wait(10)
+        assert len(threads_seen) == 1           # the first twenty on the one thread
+        # The other nine are handled by threads that joined while the first was stuck.
+        _wait_for(lambda: worker.processed == 29, timeout=10)
+        assert 2 <= len(threads_seen) <= 4
+        release.set()
+        _wait_for(lambda: worker.processed == 30, timeout=10)
+    finally:
+        release.set()
+        worker.stop()
+    assert sorted(handled) == sorted(set(handled))
+    assert store.queue.list(QUEUE) == []

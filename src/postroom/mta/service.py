@@ -36,6 +36,13 @@ one per few messages (:mod:`postroom.store.groupcommit`, "spaced commits"). A me
 crossing an idle MTA is not delayed; under load each waits up to this much longer."""
 
 
+JOIN_AFTER = 0.05
+"""Seconds every running MTA thread must have spent on one message before another
+thread joins (:mod:`postroom.services.queue_worker`): routing is CPU work finished
+through the store's writer, so one thread is fastest until a pickup event program or an
+archive copy blocks it; ``mta.general.max_threads`` stays the most that run."""
+
+
 class MtaService:
     """``postroom serve mta``."""
 
@@ -64,7 +71,8 @@ class MtaService:
         self.agent = MtaAgent(self.store, logs=self.logs,
                               pickup_event_timeout=self.pickup_event_timeout)
         self.worker = QueueWorker(self.store, INBOUND, self.agent.handle_async, name="mta",
-                                  threads=self.threads, poll_seconds=self.poll_seconds)
+                                  threads=self.threads, poll_seconds=self.poll_seconds,
+                                  join_after=JOIN_AFTER)
         self.agent.worker = self.worker.worker_id
         self.worker.start()
         log.info("mta: working %s with up to %d thread(s)", INBOUND, self.threads())
