@@ -251,6 +251,29 @@ def rss(pid: int) -> int:
 APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 
 
+def interpreter_of(command: str) -> str:
+    """The Python a console script runs on (its ``#!`` line), as ``3.11.2 (/usr/bin/python3.11)``.
+
+    Why: the interpreter's build moves Postroom's figures by a fifth (Debian's
+    profile-guided build against a self-compiled one, ``bench/README.md``), so a report
+    says which one it measured."""
+    try:
+        with open(command, "rb") as script:
+            first = script.readline().decode(errors="replace")
+    except OSError:
+        return "unknown"
+    if not first.startswith("#!"):
+        return "unknown"
+    try:
+        out = subprocess.run(
+            [*first[2:].split(), "-c",
+             "import platform, sys; print(platform.python_version(), sys._base_executable)"],
+            capture_output=True, text=True, timeout=30, check=True).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{out[0]} ({out[1]})" if len(out) == 2 else "unknown"
+
+
 def apt_install(package: str) -> None:
     """``apt-get install`` one package without recommends; refresh the lists once if needed."""
     command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]

@@ -63,7 +63,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from common import BenchError, emit, exit_on_signals, free_port, port_free, run_main
+from common import (
+    BenchError,
+    emit,
+    exit_on_signals,
+    free_port,
+    interpreter_of,
+    port_free,
+    run_main,
+)
 from opendkim_peer import OpenDkim, ensure_opendkim
 from postfix_peer import ensure_smtp_source
 from postroom_home import init_postoffice, postroom_cli, set_settings
@@ -134,7 +142,9 @@ def print_table(report: dict[str, Any]) -> None:
                f"{p['sessions']} sessions, smtp-source -> 127.0.0.1 -> server -> smtp-sink "
                f"(Postroom route: {p['route']}, DKIM signed by: {DKIM_SIDES[p['dkim']]}, "
                f"{p.get('destination_connections', 5)} connections per destination, "
-               f"SMTP accept processes: {p.get('accept_processes', 1) or 'one per CPU'})",
+               f"SMTP accept processes: {p.get('accept_processes', 1) or 'one per CPU'}"
+               + (f", Postroom on Python {p['postroom_python']}" if p.get("postroom_python")
+                  else "") + ")",
                ("relay s", 8), "received", "relayed")
 
 
@@ -186,7 +196,9 @@ def main() -> int:
                        "size": args.size, "runs": args.runs, "timeout": args.timeout,
                        "route": args.route, "dkim": args.dkim,
                        "destination_connections": args.destination_connections,
-                       "accept_processes": args.accept_processes},
+                       "accept_processes": args.accept_processes,
+                       "postroom_python": interpreter_of(args.postroom)
+                       if "postroom" in servers else None},
         "servers": servers, "runs": runs, "summary": summary,
     }
     emit(report, args.json, print_table)

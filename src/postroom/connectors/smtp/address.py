@@ -129,6 +129,17 @@ def split_path(text: str) -> tuple[str, str]:
     """
     if not text.startswith("<"):
         raise AddressError("the address must be enclosed in <>")
+    if '"' not in text:
+        # No quoted local part (almost every address): the first ">" ends the path,
+        # found by ``str.find`` instead of the character loop below.
+        close = text.find(">", 1)
+        if close < 0:
+            if "<" in text[1:]:
+                raise AddressError("unexpected '<' inside the address")
+            raise AddressError("missing '>' after the address")
+        if "<" in text[1:close]:
+            raise AddressError("unexpected '<' inside the address")
+        return text[: close + 1], text[close + 1 :]
     in_quotes = False
     index = 1
     while index < len(text):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 
 from postroom.connectors.smtp import wire
 from postroom.connectors.smtp.wire import Reply
@@ -59,7 +60,7 @@ class Verdict:
     @classmethod
     def accept(cls, *, flags: Iterable[str] = (), target: str | None = None,
                reason: str = "") -> Verdict:
-        return cls(Action.ACCEPT, None, reason, "", frozenset(flags), target)
+        return _accepting(cls, frozenset(flags), target, reason)
 
     @classmethod
     def refuse(cls, reply: Reply, reason: str, *, detail: str = "", drop: bool = False,
@@ -86,6 +87,15 @@ class Verdict:
     def with_flags(self, flags: Iterable[str]) -> Verdict:
         return Verdict(self.action, self.reply, self.reason, self.detail,
                        self.flags | frozenset(flags), self.target)
+
+
+@lru_cache(maxsize=1024)
+def _accepting(cls: type[Verdict], flags: frozenset[str], target: str | None,
+               reason: str) -> Verdict:
+    """One shared accept per combination: every recipient of every message is accepted
+    with one of a few flag sets and address map targets, and making a frozen verdict
+    cost more than finding it (verdicts never change, so sharing them is safe)."""
+    return cls(Action.ACCEPT, None, reason, "", flags, target)
 
 
 ACCEPT = Verdict.accept()
